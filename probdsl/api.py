@@ -1,0 +1,93 @@
+"""The Python API: compile a model, fit it, predict with it.
+
+    import probdsl
+    model = probdsl.compile("examples/eight_schools/eight_schools.pdl")
+    idata = model.fit("examples/eight_schools/eight_schools.json", chains=4)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from probdsl.compiled import BoundModel, CompiledModel, compile_source
+from probdsl.errors import ProbdslError, UsageError
+from probdsl.syntax.parser import parse
+from probdsl.syntax.printer import format_program
+
+METHODS = ("nuts",)
+
+
+def compile(path_or_source: str | Path) -> CompiledModel:  # noqa: A001 - the natural name
+    """Compile a model: a ``Path`` or a ``str`` ending in ``.pdl`` is read as a file, any other ``str`` is source."""
+    if isinstance(path_or_source, Path) or (isinstance(path_or_source, str) and path_or_source.endswith(".pdl")):
+        return compile_file(path_or_source)
+    return compile_source(str(path_or_source), "<string>")
+
+
+def compile_file(path: str | Path) -> CompiledModel:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such model file") from None
+    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as error:
+        raise ProbdslError(f"{path}: cannot read the model file ({error.__class__.__name__})") from None
+    return compile_source(text, str(path))
+
+
+def format_file(path: str | Path) -> str:
+    """The canonical layout of a model file (``probdsl fmt``)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    return format_program(parse(text, str(path)))
+
+
+def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, prior: bool = False,
+        chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int | None = None,
+        adapt_delta: float = 0.8, max_treedepth: int = 10, x64: bool = False, init=None,
+        progress: bool = True, dense_mass: bool = False):
+    """Fit ``model`` to ``data`` and return an ArviZ ``InferenceData``.
+
+    ``data``: a path, a dict, a DataFrame, or a list of them.  ``draws`` is per
+    chain.  ``prior=True`` simulates the prior and prior predictive instead.
+    """
+    if not isinstance(model, CompiledModel):
+        model = compile(model)
+    if method not in METHODS:
+        raise UsageError(f"unknown method `{method}`; available: {', '.join(METHODS)}")
+    if x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    bound = model.bind(data)
+    if prior:
+        from probdsl.backends.nuts import fit_prior
+
+        return fit_prior(bound, draws=draws, seed=seed)
+    from probdsl.backends.nuts import NutsConfig, fit_nuts
+
+    config = NutsConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, adapt_delta=adapt_delta,
+                        max_treedepth=max_treedepth, x64=x64, init=init, dense_mass=dense_mass, progress=progress)
+    return fit_nuts(bound, config)
+
+
+def load_fit_model(idata) -> CompiledModel:
+    """The compiled model stored in a fit's attributes."""
+    source = idata.attrs.get("model_source")
+    if source is None:
+        raise ProbdslError("this netCDF file has no `model_source` attribute: it was not written by probdsl fit")
+    return compile_source(source, idata.attrs.get("model_file", "<fit>"))
+
+
+def predict(idata, data, seed: int | None = None):
+    """Posterior predictive draws for new data, using the posterior draws in ``idata``."""
+    from probdsl.backends.predict import predict_new
+
+    compiled = load_fit_model(idata)
+    levels = json.loads(idata.attrs.get("factor_levels", "{}"))
+    bound = compiled.bind(data, levels=levels)
+    return predict_new(bound, idata, seed)
+
+
+__all__ = ["BoundModel", "CompiledModel", "compile", "compile_file", "fit", "format_file", "load_fit_model", "predict"]

@@ -1,0 +1,240 @@
+"""The NUTS backend: NumPyro's No-U-Turn sampler with Stan's defaults.
+
+Chains run in parallel (``chain_method="parallel"``, one JAX device per chain)
+when ``jax.local_device_count() >= chains``, and vectorized otherwise.  On CPU
+JAX sees a single device unless told otherwise before it initialises: the CLI
+sets ``XLA_FLAGS=--xla_force_host_platform_device_count=<chains>`` before
+importing JAX.  From Python, with JAX already initialised, chains are
+vectorized; to get parallel ones call ``numpyro.set_host_device_count(n)``
+before importing jax or probdsl.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from probdsl.errors import Diagnostic, ModelError, RuntimeModelError, UsageError
+from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike
+from probdsl.results.inference_data import (
+    build_inference_data,
+    build_predictions_inference_data,
+    build_prior_inference_data,
+)
+
+SEED_LIMIT = 2**32
+EXTRA_FIELDS = ("diverging", "energy", "potential_energy", "adapt_state.step_size", "num_steps", "accept_prob")
+
+
+@dataclass
+class NutsConfig:
+    """Sampler settings; the defaults are Stan's."""
+
+    chains: int = 4
+    warmup: int = 1000
+    draws: int = 1000
+    seed: int | None = None
+    adapt_delta: float = 0.8
+    max_treedepth: int = 10
+    x64: bool = False
+    init: None | float | dict[str, Any] = None  # None (uniform, radius 2), a radius, or constrained values
+    dense_mass: bool = False
+    progress: bool = True
+
+
+def resolve_seed(seed: int | None) -> int:
+    """``seed`` checked to fit JAX's 32-bit keys, or a fresh random one when None."""
+    if seed is None:
+        return secrets.randbelow(2**31)
+    if not 0 <= seed < SEED_LIMIT:
+        raise _option_error(f"seed {seed} is out of range", f"use 0 <= seed < {SEED_LIMIT}")
+    return int(seed)
+
+
+def show_progress(requested: bool) -> bool:
+    """Progress bars only when asked for, on an interactive stderr, outside CI."""
+    return requested and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def fit_nuts(model: ModelLike, config: NutsConfig):
+    """Sample ``model`` with NUTS.
+
+    Returns an ``InferenceData`` with groups posterior, sample_stats, log_likelihood,
+    posterior_predictive, observed_data and constant_data.  Raises ``RuntimeModelError``
+    when no initial point has a finite log density.
+    """
+    import jax
+    import numpyro
+    from numpyro.infer import MCMC, NUTS
+
+    _validate(config, model)
+    if config.x64:
+        numpyro.enable_x64()
+    seed = resolve_seed(config.seed)
+    chain_method = "parallel" if jax.local_device_count() >= config.chains else "vectorized"
+    kernel = NUTS(model.numpyro_model, target_accept_prob=config.adapt_delta, max_tree_depth=config.max_treedepth,
+                  dense_mass=config.dense_mass, init_strategy=_init_strategy(config.init))
+    mcmc = MCMC(kernel, num_warmup=config.warmup, num_samples=config.draws, num_chains=config.chains,
+                chain_method=chain_method, progress_bar=show_progress(config.progress))
+    sample_key, predict_key, explain_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    try:
+        mcmc.run(sample_key, model.data, extra_fields=EXTRA_FIELDS)
+    except RuntimeError as e:
+        if "Cannot find valid initial parameters" not in str(e):
+            raise
+        raise _nonfinite_init_error(model, explain_key) from None
+    samples = _to_numpy(mcmc.get_samples(group_by_chain=True))
+    params = {k: v for k, v in samples.items() if k in _names(model, PARAM)}
+    predicted = _predict(model, params, predict_key, _names(model, OBSERVED, GENERATED))
+    config_dict = {**_config_dict(config), "method": "nuts", "seed": seed, "chain_method": chain_method}
+    return build_inference_data(
+        model,
+        {**samples, **_only(predicted, _names(model, GENERATED))},
+        _sample_stats(_to_numpy(mcmc.get_extra_fields(group_by_chain=True))),
+        _log_likelihood(model, params),
+        _only(predicted, _names(model, OBSERVED)),
+        config_dict,
+        seed,
+    )
+
+
+def fit_prior(model: ModelLike, draws: int, seed: int | None):
+    """Draw from the prior: an ``InferenceData`` with groups prior (parameters, deterministic
+    and generated sites), prior_predictive (observed sites), observed_data and constant_data.
+
+    Refused with ``ModelError`` when a parameter has a flat (improper) prior.
+    """
+    import jax
+    from numpyro.infer import Predictive
+
+    flat = [s.name for s in model.sites if s.flat_prior]
+    if flat:
+        names = ", ".join(f"`{n}`" for n in flat)
+        verb = "has" if len(flat) == 1 else "have"
+        raise ModelError(Diagnostic("E402", f"cannot sample the prior: {names} {verb} a flat (improper) prior",
+                                    hint="give every parameter a proper prior to use --prior"))
+    if draws < 1:
+        raise _option_error("--draws must be at least 1")
+    seed = resolve_seed(seed)
+    wanted = _names(model, PARAM, DETERMINISTIC, GENERATED, OBSERVED)
+    drawn = Predictive(model.numpyro_model, num_samples=draws, return_sites=sorted(wanted))(
+        jax.random.PRNGKey(seed), model.data, predict=True)
+    prior = {k: v[None] for k, v in _to_numpy(drawn).items()}
+    return build_prior_inference_data(model, prior, {"method": "prior", "draws": draws, "seed": seed}, seed)
+
+
+def predict(model: ModelLike, fit, seed: int | None):
+    """Predictions for the data bound to ``model`` from the posterior draws in ``fit``.
+
+    Returns an ``InferenceData`` with the fit's posterior, a predictions group (observed,
+    deterministic and generated sites recomputed on the new data) and predictions_constant_data.
+    """
+    import jax
+
+    seed = resolve_seed(seed)
+    params = {k: fit.posterior[k].values for k in _names(model, PARAM) if k in fit.posterior}
+    predicted = _predict(model, params, jax.random.PRNGKey(seed), _names(model, OBSERVED, DETERMINISTIC, GENERATED))
+    return build_predictions_inference_data(model, fit.posterior, predicted, {"method": "predict", "seed": seed}, seed)
+
+
+def _predict(model: ModelLike, params: Mapping[str, np.ndarray], key, sites: set[str]) -> dict[str, np.ndarray]:
+    """Run the model in predict mode once per ``(chain, draw)`` of ``params``; return ``sites``."""
+    from numpyro.infer import Predictive
+
+    if not sites:
+        return {}
+    predictive = Predictive(model.numpyro_model, posterior_samples=dict(params), return_sites=sorted(sites), batch_ndims=2)
+    return _to_numpy(predictive(key, model.data, predict=True))
+
+
+def _log_likelihood(model: ModelLike, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from numpyro.infer import log_likelihood
+
+    values = log_likelihood(model.numpyro_model, dict(params), model.data, batch_ndims=2)
+    return _only(_to_numpy(values), _names(model, OBSERVED))
+
+
+def _sample_stats(extra: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    n_steps = extra["num_steps"]
+    return {
+        "diverging": extra["diverging"].astype(bool),
+        "energy": extra["energy"],
+        "step_size": extra["adapt_state.step_size"],
+        "tree_depth": (np.floor(np.log2(np.maximum(n_steps, 1))) + 1).astype(np.int64),
+        "n_steps": n_steps,
+        "lp": -extra["potential_energy"],
+        "acceptance_rate": extra["accept_prob"],
+    }
+
+
+def _nonfinite_init_error(model: ModelLike, key) -> RuntimeModelError:
+    notes = ()
+    if hasattr(model, "explain_nonfinite"):
+        explanation = model.explain_nonfinite(_one_prior_draw(model, key))
+        notes = (explanation,) if explanation else ()
+    return RuntimeModelError(Diagnostic(
+        "E401", "the log density is not finite at any initial point tried",
+        notes=notes, hint="check that the data lie in the support of each distribution, or pass --init"))
+
+
+def _one_prior_draw(model: ModelLike, key) -> dict[str, np.ndarray]:
+    from numpyro.infer import Predictive
+
+    drawn = Predictive(model.numpyro_model, num_samples=1, return_sites=sorted(_names(model, PARAM)))(key, model.data)
+    return {k: v[0] for k, v in _to_numpy(drawn).items()}
+
+
+def _init_strategy(init):
+    from numpyro.infer import init_to_uniform, init_to_value
+
+    if isinstance(init, dict):
+        return init_to_value(values={k: np.asarray(v) for k, v in init.items()})
+    return init_to_uniform(radius=2.0 if init is None else float(init))
+
+
+def _validate(config: NutsConfig, model: ModelLike) -> None:
+    checks = [
+        (config.chains >= 1, "--chains must be at least 1"),
+        (config.warmup >= 0, "--warmup must be at least 0"),
+        (config.draws >= 1, "--draws must be at least 1"),
+        (0 < config.adapt_delta < 1, "--adapt-delta must be between 0 and 1 (exclusive)"),
+        (config.max_treedepth >= 1, "--max-treedepth must be at least 1"),
+        (isinstance(config.init, dict) or config.init is None or config.init > 0, "an --init radius must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise _option_error(message)
+    if isinstance(config.init, dict):
+        unknown = sorted(set(config.init) - _names(model, PARAM))
+        if unknown:
+            raise _option_error(f"--init names unknown parameters: {', '.join(unknown)}",
+                                f"the parameters are: {', '.join(sorted(_names(model, PARAM)))}")
+
+
+def _config_dict(config: NutsConfig) -> dict[str, Any]:
+    values = dataclasses.asdict(config)
+    if isinstance(config.init, dict):
+        values["init"] = {k: np.asarray(v).tolist() for k, v in config.init.items()}
+    return values
+
+
+def _names(model: ModelLike, *roles: str) -> set[str]:
+    return {s.name for s in model.sites if s.role in roles}
+
+
+def _only(values: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k in names}
+
+
+def _to_numpy(values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in values.items()}
+
+
+def _option_error(message: str, hint: str | None = None) -> UsageError:
+    return UsageError(Diagnostic("E505", message, hint=hint))

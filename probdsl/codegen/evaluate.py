@@ -1,0 +1,201 @@
+"""Evaluates checked expressions with JAX.
+
+The in-process model interprets the checked AST directly: no model text is
+ever turned into Python source and executed.  Stan's semantics are applied
+here: 1-based indexing, ``*`` as the matrix product, integer division, and
+loops evaluated with ``jax.vmap`` over the loop index (never unrolled).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpyro
+
+from probdsl.sema.check import Checked
+from probdsl.sema.resolve import NameInfo, _dist_base
+from probdsl.sema.types import MATRIX, ROW_VECTOR, VECTOR
+from probdsl.stdlib import distributions, functions
+from probdsl.syntax import ast
+
+KEY = "__key__"  # environment entry holding the PRNG key for `_rng` calls
+
+
+class Evaluator:
+    def __init__(self, checked: Checked):
+        self.checked = checked
+        self._call_numbers: dict[int, int] = {}
+
+    def type_of(self, e):
+        return self.checked.expr_types[id(e)]
+
+    # ---- definitions and loops ------------------------------------------------
+    def define(self, info: NameInfo, env: dict):
+        node: ast.Definition = info.node
+        return self.over_loops(info.loops, env, lambda scope: self.expr(node.value, scope))
+
+    def over_loops(self, loops, env, body):
+        """Evaluate ``body(env)`` for every loop index, vectorized with vmap."""
+        if not loops:
+            return body(env)
+        loop, rest = loops[0], loops[1:]
+        lower = int(self.static(loop.lower, env))
+        upper = int(self.static(loop.upper, env))
+        indices = jnp.arange(lower, upper + 1)
+
+        def one(i):
+            scope = dict(env)
+            scope[loop.var] = i
+            if KEY in env:
+                scope[KEY] = jax.random.fold_in(env[KEY], i)
+            return self.over_loops(rest, scope, body)
+
+        return jax.vmap(one)(indices)
+
+    def static(self, e, env):
+        value = self.expr(e, env)
+        return jax.core.concrete_or_error(None, value, "loop bounds must be known from the data")
+
+    # ---- expressions ----------------------------------------------------------
+    def expr(self, e, env):
+        method = getattr(self, "_" + type(e).__name__)
+        return method(e, env)
+
+    def _Number(self, e, env):
+        return e.value
+
+    def _Variable(self, e, env):
+        return env[e.name]
+
+    def _Paren(self, e, env):
+        return self.expr(e.expr, env)
+
+    def _Unary(self, e, env):
+        x = self.expr(e.operand, env)
+        if e.op == "-":
+            return -x
+        if e.op == "!":
+            return jnp.asarray(x == 0, dtype=jnp.int32)
+        return x
+
+    def _Binary(self, e, env):
+        a, b = self.expr(e.left, env), self.expr(e.right, env)
+        op = e.op
+        if op == "*":
+            ta, tb = self.type_of(e.left), self.type_of(e.right)
+            if ta.is_scalar or tb.is_scalar:
+                return a * b
+            if ta.kind == VECTOR and tb.kind == ROW_VECTOR:
+                return jnp.outer(a, b)
+            return a @ b
+        if op == "/":
+            if self.type_of(e).is_int:
+                return jnp.trunc(jnp.asarray(a) / b).astype(jnp.asarray(a).dtype)
+            return a / b
+        if op == "%":
+            return jnp.fmod(a, b)
+        if op == "\\":
+            return jnp.linalg.solve(a, b)
+        if op == ".*":
+            return a * b
+        if op == "./":
+            return a / b
+        if op in ("^", ".^"):
+            return jnp.power(jnp.asarray(a, dtype=float), b)
+        if op in ("+", "-"):
+            return a + b if op == "+" else a - b
+        comparisons = {
+            "==": jnp.equal, "!=": jnp.not_equal, "<": jnp.less, "<=": jnp.less_equal,
+            ">": jnp.greater, ">=": jnp.greater_equal,
+        }
+        if op in comparisons:
+            return comparisons[op](a, b).astype(jnp.int32)
+        if op == "&&":
+            return jnp.logical_and(a != 0, b != 0).astype(jnp.int32)
+        if op == "||":
+            return jnp.logical_or(a != 0, b != 0).astype(jnp.int32)
+        raise NotImplementedError(op)
+
+    def _Conditional(self, e, env):
+        c = self.expr(e.condition, env)
+        return jnp.where(c != 0, self.expr(e.if_true, env), self.expr(e.if_false, env))
+
+    def _Transpose(self, e, env):
+        x = self.expr(e.operand, env)
+        return x.T if self.type_of(e.operand).kind == MATRIX else x
+
+    def _RowVectorLiteral(self, e, env):
+        return jnp.stack([jnp.asarray(self.expr(i, env), dtype=float) for i in e.items])
+
+    def _ArrayLiteral(self, e, env):
+        items = [jnp.asarray(self.expr(i, env)) for i in e.items]
+        if not self.type_of(e).is_int:
+            items = [i.astype(float) for i in items]
+        return jnp.stack(items)
+
+    def _Index(self, e, env):
+        x = jnp.asarray(self.expr(e.base, env))
+        axis = 0
+        for item in e.indices:
+            if isinstance(item, ast.Slice):
+                lower = 1 if item.lower is None else int(self.static(item.lower, env))
+                upper = x.shape[axis] if item.upper is None else int(self.static(item.upper, env))
+                x = jax.lax.slice_in_dim(x, lower - 1, upper, axis=axis)
+                axis += 1
+                continue
+            index = jnp.asarray(self.expr(item, env)) - 1
+            x = jnp.take(x, index, axis=axis, mode="fill", fill_value=jnp.nan) if jnp.issubdtype(
+                x.dtype, jnp.floating) else jnp.take(x, index, axis=axis, mode="clip")
+            axis += index.ndim
+        return x
+
+    def _Call(self, e, env):
+        args = [self.expr(a, env) for a in e.args]
+        spec = functions.lookup(e.name)
+        if spec is not None:
+            return spec.impl(*args)
+        base = _dist_base(e.name)
+        dspec = distributions.lookup(base)
+        suffix = e.name[len(base):]
+        if suffix == "_rng":
+            d = self.make(dspec, list(e.args), args, self.type_of(e))
+            key = jax.random.fold_in(env[KEY], self.call_number(e))
+            draw = d.sample(key)
+            shape = self.type_of(e).shape()
+            if dspec.event_rank == 0 and shape and draw.shape != shape:
+                draw = jnp.broadcast_to(draw, shape)
+            return draw + dspec.offset
+        value, params = args[0], args[1:]
+        d = self.make(dspec, list(e.args[1:]), params, self.type_of(e.args[0]))
+        value = value - dspec.offset
+        if suffix in ("_lpdf", "_lupdf", "_lpmf", "_lupmf"):
+            return jnp.sum(d.log_prob(value))
+        cdf = d.cdf(value)
+        if suffix == "_cdf":
+            return jnp.prod(cdf)
+        if suffix == "_lcdf":
+            return jnp.sum(jnp.log(cdf))
+        return jnp.sum(jnp.log1p(-cdf))
+
+    def call_number(self, e) -> int:
+        if id(e) not in self._call_numbers:
+            self._call_numbers[id(e)] = len(self._call_numbers) + 1
+        return self._call_numbers[id(e)]
+
+    # ---- distributions --------------------------------------------------------
+    def make(self, spec, arg_nodes, args, variate_type):
+        """The NumPyro distribution of a Stan call, with implicit arguments added."""
+        extra = []
+        for implicit in spec.implicit:
+            if implicit == "dim":
+                extra.append(variate_type.dims[-1].value)
+            elif implicit == "total":
+                raise NotImplementedError("multinomial totals are supplied by the caller")
+        return spec.make(*args, *extra)
+
+
+def prng_env(env: dict) -> dict:
+    """A copy of ``env`` with a PRNG key for `_rng` calls taken from NumPyro's handler."""
+    out = dict(env)
+    out[KEY] = numpyro.prng_key()
+    return out

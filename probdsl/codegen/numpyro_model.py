@@ -1,0 +1,223 @@
+"""The in-process NumPyro model of a checked program.
+
+``build(checked)`` returns ``model(data, predict=False)``, an ordinary NumPyro
+model: parameters are ``numpyro.sample`` sites with their priors (restricted to
+declared supports), derived quantities feeding the density are
+``numpyro.deterministic`` sites, every observed ``~`` is a sample site with
+``obs=`` inside a plate over its first dimension, ``target +=`` is
+``numpyro.factor``.  With ``predict=True`` observed sites are drawn afresh and
+generated quantities are computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import AffineTransform, biject_to
+
+from probdsl.codegen.evaluate import Evaluator, prng_env
+from probdsl.codegen.runtime_dists import Restricted, Unconstrained
+from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
+from probdsl.sema.check import Checked
+from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm
+from probdsl.stdlib import distributions
+from probdsl.syntax import ast
+
+STRUCTURES = {
+    "simplex": (constraints.simplex, "simplex"),
+    "ordered": (constraints.ordered_vector, None),
+    "positive_ordered": (constraints.positive_ordered_vector, None),
+    "cholesky_factor_corr": (constraints.corr_cholesky, "cholesky_corr"),
+    "corr_matrix": (constraints.corr_matrix, "corr"),
+    "cov_matrix": (constraints.positive_definite, "cov"),
+    "cholesky_factor_cov": (constraints.lower_cholesky, "cholesky_cov"),
+    "sum_to_zero_vector": (constraints.zero_sum(1), None),
+}
+
+
+@dataclass(frozen=True)
+class ParamPlan:
+    """How one parameter is sampled (decided once, from the declaration and its prior)."""
+
+    name: str
+    shape: tuple[int, ...]
+    term: DensityTerm
+    dynamic: bool  # support depends on parameters, or offset/multiplier: sampled unconstrained
+
+
+def is_dynamic(checked: Checked, decl: ast.Declaration) -> bool:
+    names = checked.resolved.names
+    for b in decl.type.bounds:
+        if b.kind in ("offset", "multiplier"):
+            return True
+        for node in ast.walk(b.value):
+            if isinstance(node, ast.Variable) and names[node.name].role not in (DATA, TRANSFORMED_DATA):
+                return True
+    return False
+
+
+class ModelBuilder:
+    def __init__(self, checked: Checked):
+        self.checked = checked
+        self.ev = Evaluator(checked)
+        self.resolved = checked.resolved
+        self.priors = self.resolved.priors()
+
+    # -- the model ---------------------------------------------------------------
+    def model(self, data, predict: bool = False):
+        env = {k: (jnp.asarray(v) if not isinstance(v, (int, float)) else v) for k, v in data.items()}
+        if predict:
+            env = prng_env(env)
+        for name in self.resolved.order:
+            info = self.resolved.names[name]
+            if info.role == DATA:
+                continue
+            if info.role == TRANSFORMED_DATA:
+                if name not in env:
+                    env[name] = self.ev.define(info, env)
+            elif info.role == PARAM:
+                env[name] = self.sample_param(info, env)
+            elif info.role == DETERMINISTIC:
+                env[name] = numpyro.deterministic(name, self.ev.define(info, env))
+            elif info.role == GENERATED and predict:
+                env[name] = numpyro.deterministic(name, self.ev.define(info, env))
+        for term in self.resolved.terms:
+            if term.kind == OBSERVED:
+                self.observe(term, env, predict)
+            elif term.kind == FACTOR:
+                numpyro.factor(term.site, self.factor_value(term, env))
+
+    # -- parameters --------------------------------------------------------------
+    def support_of(self, decl: ast.Declaration, env):
+        spec = decl.type
+        if spec.kind in STRUCTURES:
+            return STRUCTURES[spec.kind][0], None, None
+        lower, upper = spec.bound("lower"), spec.bound("upper")
+        lo = None if lower is None else self.ev.expr(lower, env)
+        hi = None if upper is None else self.ev.expr(upper, env)
+        if lo is not None and hi is not None:
+            return constraints.interval(lo, hi), lo, hi
+        if lo is not None:
+            return constraints.greater_than(lo), lo, None
+        if hi is not None:
+            return constraints.less_than(hi), None, hi
+        return constraints.real, None, None
+
+    def sample_param(self, info, env):
+        decl: ast.Declaration = info.node
+        name = info.name
+        shape = self.checked.types[name].shape()
+        term = self.priors[name]
+        support, lo, hi = self.support_of(decl, env)
+        event_dim = support.event_dim
+        d = term.distribution
+        if d.name == "flat":
+            prior = dist.ImproperUniform(support, (), shape) if not is_dynamic(self.checked, decl) else None
+            if prior is not None:
+                return numpyro.sample(name, prior)
+            prior = dist.ImproperUniform(constraints.real, (), shape)
+        else:
+            prior = self.prior_distribution(term, env, shape)
+            if not self.support_matches(decl, term, lo, hi):
+                base = prior
+                prior = Restricted(base.to_event(event_dim) if event_dim else base, support, lo, hi)
+            prior = prior.to_event(len(shape) - event_dim) if len(shape) - event_dim > 0 else prior
+            if not is_dynamic(self.checked, decl):
+                return numpyro.sample(name, prior)
+        offset, multiplier = decl.type.bound("offset"), decl.type.bound("multiplier")
+        if offset is not None or multiplier is not None:
+            loc = 0.0 if offset is None else self.ev.expr(offset, env)
+            scale = 1.0 if multiplier is None else self.ev.expr(multiplier, env)
+            transform = AffineTransform(loc, scale)
+        else:
+            transform = biject_to(support)
+        u = numpyro.sample(name + "__u", Unconstrained(prior, transform))
+        return numpyro.deterministic(name, transform(u))
+
+    def prior_distribution(self, term: DensityTerm, env, shape):
+        spec = distributions.lookup(term.distribution.name)
+        args, variate_type = self.distribution_args(term, env)
+        d = self.ev.make(spec, list(term.distribution.args), args, variate_type)
+        batch = shape[: len(shape) - spec.event_rank] if spec.event_rank else shape
+        if tuple(d.batch_shape) != tuple(batch):
+            d = d.expand(batch)
+        return d
+
+    def support_matches(self, decl, term, lo, hi) -> bool:
+        """Whether the prior's support is the declared one (then no restriction is needed)."""
+        spec = distributions.lookup(term.distribution.name)
+        kind = decl.type.kind
+        if kind in STRUCTURES:
+            return STRUCTURES[kind][1] is not None and spec.support.structure == STRUCTURES[kind][1]
+        if lo is None and hi is None:
+            return True
+        s = spec.support
+        if s.lower_arg is not None or s.upper_arg is not None:
+            return False
+        same_lo = (lo is None and s.lower is None) or (
+            lo is not None and s.lower is not None and _constant(lo) == s.lower)
+        same_hi = (hi is None and s.upper is None) or (
+            hi is not None and s.upper is not None and _constant(hi) == s.upper)
+        return same_lo and same_hi
+
+    # -- likelihood and factors --------------------------------------------------
+    def distribution_args(self, term: DensityTerm, env):
+        """Distribution arguments (and the value) evaluated over the term's loops."""
+        lhs = term.lhs
+        variate_type = self.checked.expr_types.get(id(lhs)) if lhs is not None else None
+        nodes = list(term.distribution.args)
+        if not term.loops:
+            return [self.ev.expr(a, env) for a in nodes], variate_type
+        values = self.ev.over_loops(term.loops, env, lambda scope: [self.ev.expr(a, scope) for a in nodes])
+        return list(values), self.stacked_type(term)
+
+    def stacked_type(self, term):
+        return self.checked.types.get(term.site) if term.kind == PRIOR else None
+
+    def observe(self, term: DensityTerm, env, predict: bool):
+        spec = distributions.lookup(term.distribution.name)
+        nodes = list(term.distribution.args)
+        if term.loops:
+            value, *args = self.ev.over_loops(
+                term.loops, env, lambda scope: [self.ev.expr(term.lhs, scope)] + [self.ev.expr(a, scope) for a in nodes])
+        else:
+            value = self.ev.expr(term.lhs, env)
+            args = [self.ev.expr(a, env) for a in nodes]
+        value = jnp.asarray(value)
+        lhs_type = self.checked.expr_types[id(term.lhs)]
+        d = self.ev.make(spec, nodes, args, lhs_type)
+        batch = value.shape[: value.ndim - spec.event_rank] if spec.event_rank else value.shape
+        if tuple(d.batch_shape) != tuple(batch):
+            d = d.expand(batch)
+        obs = None if predict else value - spec.offset
+        if batch:
+            with numpyro.plate(term.site + "_rows", batch[0], dim=-len(batch)):
+                return numpyro.sample(term.site, d, obs=obs)
+        return numpyro.sample(term.site, d, obs=obs)
+
+    def factor_value(self, term: DensityTerm, env):
+        if isinstance(term.node, ast.Target):
+            value = self.ev.over_loops(term.loops, env, lambda scope: self.ev.expr(term.node.value, scope))
+            return jnp.sum(value)
+        spec = distributions.lookup(term.distribution.name)
+        nodes = list(term.distribution.args)
+        value, *args = self.ev.over_loops(
+            term.loops, env, lambda scope: [self.ev.expr(term.lhs, scope)] + [self.ev.expr(a, scope) for a in nodes])
+        d = self.ev.make(spec, nodes, args, self.checked.expr_types[id(term.lhs)])
+        return jnp.sum(d.log_prob(jnp.asarray(value) - spec.offset))
+
+
+def _constant(x):
+    try:
+        return float(x)
+    except Exception:  # a traced value: treat as not equal to any constant
+        return object()
+
+
+def build(checked: Checked):
+    """The NumPyro model function ``model(data, predict=False)`` of a checked program."""
+    return ModelBuilder(checked).model

@@ -1,0 +1,304 @@
+"""The pipeline's driver and the compiled-model objects.
+
+``CompiledModel`` is a checked model without data; ``bind(data)`` checks the
+data against it (sizes, types, constraints, supports) and returns a
+``BoundModel``: the object every backend uses (see ``model_interface.py``).
+
+    text --parse--> AST --resolve--> names, graph, roles --check--> sized types
+         --bind data--> re-check with sizes --build--> NumPyro model --backend--> InferenceData
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from probdsl.codegen.numpyro_model import build as build_model
+from probdsl.data.bind import BoundData, DataDecl, bind
+from probdsl.data.loader import load_data
+from probdsl.errors import DataError, DiagnosticBag, ModelError
+from probdsl.model_interface import (
+    DATA, DETERMINISTIC, GENERATED, OBSERVED, PARAM, TRANSFORMED_DATA, SiteInfo,
+)
+from probdsl.sema.check import Checked, check, declared_type
+from probdsl.sema.resolve import PRIOR, Resolved, resolve
+from probdsl.sema.types import INT, SCALAR, Size, Type
+from probdsl.stdlib import distributions
+from probdsl.syntax import ast, printer
+from probdsl.syntax.parser import parse
+
+
+def _symbolic_size(e: ast.Expr) -> Size:
+    if isinstance(e, ast.Number):
+        return Size(None, int(e.value))
+    return Size(printer.expr(e))
+
+
+def _constant(e: ast.Expr | None) -> float | None:
+    if isinstance(e, ast.Number):
+        return float(e.value)
+    if isinstance(e, ast.Unary) and e.op == "-" and isinstance(e.operand, ast.Number):
+        return -float(e.operand.value)
+    return None
+
+
+@dataclass
+class CompiledModel:
+    """A parsed and checked model, not yet bound to data."""
+
+    source: str
+    file: str
+    program: ast.Program
+    resolved: Resolved
+    checked: Checked
+
+    @property
+    def name(self) -> str:
+        return Path(self.file).stem if self.file != "<string>" else "model"
+
+    # -- data -----------------------------------------------------------------
+    def data_decls(self) -> list[DataDecl]:
+        decls = []
+        for info in self.resolved.names.values():
+            if info.kind != "data":
+                continue
+            d: ast.Declaration = info.node
+            if d.type.kind == "factor":
+                rows = _symbolic_size(d.type.array_sizes[0]) if d.type.array_sizes else Size(f"{d.name}_rows")
+                t = Type(INT, SCALAR, (rows,))
+            else:
+                t = declared_type(d.type, _symbolic_size)
+            structure = d.type.kind if d.type.kind not in ("int", "real", "vector", "row_vector", "matrix",
+                                                           "factor") else None
+            decls.append(DataDecl(d.name, t, d.span, _constant(d.type.bound("lower")),
+                                  _constant(d.type.bound("upper")), structure, d.type.kind == "factor"))
+        return decls
+
+    def bind(self, data=None, *, sizes: dict[str, int] | None = None,
+             levels: dict[str, list[str]] | None = None) -> "BoundModel":
+        """Check ``data`` (paths, a dict, a DataFrame, or a list of those) and bind it."""
+        raw = load_data(data)
+        bound = bind(self.data_decls(), raw, sizes, levels)
+        bag = DiagnosticBag()
+        checked = check(self.resolved, bag, dict(bound.values), bound.size_origin, _evaluate_transformed_data,
+                        bound.sizes)
+        bag.raise_if_any(ModelError, {self.file: self.source})
+        model = BoundModel(self, checked, bound, raw_sources=raw.texts)
+        model.validate_observed()
+        return model
+
+    # -- outputs --------------------------------------------------------------
+    def python_source(self) -> str:
+        from probdsl.codegen.emit_python import emit
+        return emit(self.checked, self.source)
+
+    def fit(self, data=None, method: str = "nuts", **options):
+        """Bind ``data`` and run inference; returns an ArviZ ``InferenceData``."""
+        from probdsl.api import fit
+        return fit(self, data, method=method, **options)
+
+    @property
+    def numpyro_model(self):
+        """The NumPyro model ``model(data, predict=False)``; ``data`` comes from ``bind(...).data``."""
+        return build_model(self.checked)
+
+    def sample_prior(self, data=None, draws: int = 1000, seed: int = 0):
+        from probdsl.api import fit
+        return fit(self, data, prior=True, draws=draws, seed=seed)
+
+
+def _evaluate_transformed_data(checked: Checked, info, consts: dict[str, Any]):
+    import jax.numpy as jnp
+
+    from probdsl.codegen.evaluate import Evaluator
+
+    env = {k: jnp.asarray(v) for k, v in consts.items()}
+    return np.asarray(Evaluator(checked).define(info, env))
+
+
+def compile_source(source: str, file: str = "<string>") -> CompiledModel:
+    """Parse and check model text; raise a ``ProbdslError`` listing every problem."""
+    program = parse(source, file)
+    bag = DiagnosticBag()
+    resolved = resolve(program, bag)
+    checked = check(resolved, bag)
+    bag.raise_if_any(ModelError, {file: source})
+    return CompiledModel(source, file, program, resolved, checked)
+
+
+def _dim_name(size: Size, var: str, axis: int) -> str:
+    if size.name:
+        return re.sub(r"[^A-Za-z0-9_]", "_", size.name).strip("_") or f"{var}_dim_{axis}"
+    return f"{var}_dim_{axis}"
+
+
+@dataclass
+class BoundModel:
+    """A compiled model bound to data: what backends and results use."""
+
+    compiled: CompiledModel
+    checked: Checked
+    bound: BoundData
+    raw_sources: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.name = self.compiled.name
+        self.source = self.compiled.source
+        self.numpyro_model = build_model(self.checked)
+        self.data = self._model_data()
+        self.sites, self.coords = self._sites()
+
+    def _model_data(self) -> dict[str, Any]:
+        data = {k: np.asarray(v) for k, v in self.checked.consts.items()}
+        for name, value in data.items():
+            if value.ndim == 0:
+                data[name] = value.item()
+        return data
+
+    # -- metadata -------------------------------------------------------------
+    def _sites(self) -> tuple[list[SiteInfo], dict[str, list]]:
+        sites: list[SiteInfo] = []
+        coords: dict[str, list] = {}
+        priors = self.checked.resolved.priors()
+        names = self.checked.resolved.names
+
+        def dims_for(var: str, t: Type) -> tuple[str, ...]:
+            dims: list[str] = []
+            for axis, size in enumerate(t.dims):
+                dim = _dim_name(size, var, axis)
+                while dim in dims:
+                    dim += "_b"
+                dims.append(dim)
+                if dim not in coords:
+                    if size.name in self.bound.levels:
+                        coords[dim] = list(self.bound.levels[size.name])
+                    else:
+                        coords[dim] = list(range(1, (size.value or 0) + 1))
+            return tuple(dims)
+
+        for name in self.checked.resolved.order:
+            info = names[name]
+            t = self.checked.types.get(name)
+            if t is None:
+                continue
+            prior = priors.get(name)
+            decl_constraint = printer.type_spec(info.node.type) if info.kind in ("data", "param") else ""
+            sites.append(SiteInfo(
+                name, info.role, tuple(d.value for d in t.dims), dims_for(name, t), info.span,
+                decl_constraint or "real",
+                prior.distribution.name if prior is not None else None,
+                t.is_int, prior is not None and prior.distribution.name == "flat"))
+        for term in self.checked.resolved.terms:
+            if term.kind != "observed":
+                continue
+            t = self.checked.expr_types[id(term.lhs)]
+            spec = distributions.lookup(term.distribution.name)
+            if term.loops:
+                shape = self.observed_value(term).shape
+                t = Type(t.base, SCALAR, tuple(Size(f"{term.site}_dim_{i}", n) for i, n in enumerate(shape)))
+            sites.append(SiteInfo(term.site, OBSERVED, tuple(d.value for d in t.dims), dims_for(term.site, t),
+                                  term.span, "", term.distribution.name, spec.variate == "int"))
+        return sites, coords
+
+    def observed_value(self, term) -> np.ndarray:
+        import jax.numpy as jnp
+
+        from probdsl.codegen.evaluate import Evaluator
+
+        ev = Evaluator(self.checked)
+        env = {k: jnp.asarray(v) for k, v in self.checked.consts.items()}
+        return np.asarray(ev.over_loops(term.loops, env, lambda scope: ev.expr(term.lhs, scope)))
+
+    def observed_data(self) -> dict[str, np.ndarray]:
+        return {t.site: self.observed_value(t) for t in self.checked.resolved.terms if t.kind == "observed"}
+
+    def constant_data(self) -> dict[str, np.ndarray]:
+        observed = {t.site for t in self.checked.resolved.terms if t.kind == "observed"}
+        return {k: np.asarray(v) for k, v in self.bound.values.items() if k not in observed}
+
+    def data_hash(self) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(self.bound.values):
+            value = np.ascontiguousarray(self.bound.values[name])
+            digest.update(name.encode())
+            digest.update(str(value.dtype).encode() + str(value.shape).encode())
+            digest.update(value.tobytes())
+        return digest.hexdigest()
+
+    def site(self, name: str) -> SiteInfo:
+        return next(s for s in self.sites if s.name == name)
+
+    # -- checks ---------------------------------------------------------------
+    def validate_observed(self) -> None:
+        """Observed values outside their distribution's support are data errors."""
+        bag = DiagnosticBag()
+        for term in self.checked.resolved.terms:
+            if term.kind != "observed":
+                continue
+            spec = distributions.lookup(term.distribution.name)
+            support = spec.support
+            value = self.observed_value(term)
+            bad = np.zeros(value.shape, dtype=bool)
+            if support.domain == "int":
+                bad |= value != np.round(value)
+            if support.lower is not None:
+                bad |= value < support.lower
+            if support.upper is not None:
+                bad |= value > support.upper
+            if support.upper_arg is not None and not term.loops:
+                upper = self._data_level(term.distribution.args[support.upper_arg])
+                if upper is not None:
+                    bad |= value > upper
+            if bad.any():
+                where = np.argwhere(bad)[0]
+                index = ", ".join(str(i + 1) for i in where)
+                shown = value[tuple(where)]
+                name = printer.expr(term.lhs)
+                origin = self.bound.sources.get(term.site)
+                bag.error("E311", f"`{name}[{index}]` = {shown:g} is outside the support of `{spec.name}`",
+                          term.distribution.span,
+                          label=f"{int(bad.sum())} value{'s' if bad.sum() > 1 else ''} outside the support",
+                          notes=(f"`{term.site}` comes from {origin}",) if origin else (),
+                          hint=_support_text(spec))
+        bag.raise_if_any(DataError, {self.compiled.file: self.compiled.source})
+
+    def _data_level(self, e):
+        names = {n.name for n in ast.walk(e) if isinstance(n, ast.Variable)}
+        if any(self.checked.resolved.names[n].role not in (DATA, TRANSFORMED_DATA) for n in names):
+            return None
+        import jax.numpy as jnp
+
+        from probdsl.codegen.evaluate import Evaluator
+
+        env = {k: jnp.asarray(v) for k, v in self.checked.consts.items()}
+        return np.asarray(Evaluator(self.checked).expr(e, env))
+
+    def explain_nonfinite(self, params: dict) -> str | None:
+        """The first statement whose log density is not finite at ``params`` (for init failures)."""
+        from probdsl.codegen.diagnose import first_nonfinite
+        return first_nonfinite(self, params)
+
+    def with_data(self, data) -> "BoundModel":
+        """The same model bound to new data (for prediction): sizes re-checked, factor levels kept."""
+        observed = {t.site for t in self.checked.resolved.terms if t.kind == "observed"}
+        return self.compiled.bind(data, levels=self.bound.levels) if observed is not None else None
+
+
+def _support_text(spec) -> str:
+    s = spec.support
+    if s.domain == "int":
+        if s.lower == 0 and s.upper == 1:
+            return f"`{spec.name}` takes values 0 and 1"
+        if s.lower == 0 and s.upper is None and s.upper_arg is None:
+            return f"`{spec.name}` takes non-negative integers"
+        return f"`{spec.name}` takes integers"
+    if s.lower == 0 and s.upper == 1:
+        return f"`{spec.name}` takes values in (0, 1)"
+    if s.lower == 0:
+        return f"`{spec.name}` takes positive values"
+    return f"see the support of `{spec.name}` in docs/language.md"

@@ -1,0 +1,97 @@
+"""Posterior summary table and convergence warnings."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "ess_tail", "r_hat", "mcse_mean"]
+RHAT_MAX = 1.01
+ESS_PER_CHAIN = 100
+DEFAULT_MAX_TREEDEPTH = 10
+MAX_NAMES = 10
+
+
+def summarize(idata, var_names: list[str] | None = None) -> pd.DataFrame:
+    """Summary statistics of the posterior (or the prior, for a prior-only result)."""
+    import arviz as az
+
+    group = "posterior" if "posterior" in idata.groups() else "prior"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = az.summary(idata, group=group, var_names=var_names, hdi_prob=0.94, round_to="none")
+    return df[COLUMNS]
+
+
+def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | None = None) -> list[str]:
+    """Warnings about divergences, tree-depth saturation, r_hat and ESS (empty when all is well).
+
+    ``max_treedepth`` defaults to the one recorded in the result's ``config``.
+    """
+    if "sample_stats" not in idata.groups():
+        return []
+    stats = idata.sample_stats
+    if max_treedepth is None:
+        max_treedepth = _recorded_config(idata).get("max_treedepth", DEFAULT_MAX_TREEDEPTH)
+    summary = summarize(idata) if summary is None else summary
+    n_chains = idata.posterior.sizes["chain"]
+    found = [
+        _count_warning(stats, "diverging", lambda d: d.astype(bool),
+                       "ended with a divergence: the posterior may be biased; "
+                       "try a higher --adapt-delta or a non-centred parameterisation"),
+        _count_warning(stats, "tree_depth", lambda t: t >= max_treedepth,
+                       f"hit the maximum tree depth ({max_treedepth}): sampling is inefficient; "
+                       "try a higher --max-treedepth"),
+        _names_warning(summary["r_hat"] > RHAT_MAX,
+                       f"r_hat above {RHAT_MAX} (the chains disagree; run longer or check the model)"),
+        _names_warning((summary["ess_bulk"] < ESS_PER_CHAIN * n_chains) | (summary["ess_tail"] < ESS_PER_CHAIN * n_chains),
+                       f"effective sample size below {ESS_PER_CHAIN * n_chains} ({ESS_PER_CHAIN} per chain; "
+                       "estimates are unreliable; draw more)"),
+    ]
+    return [w for w in found if w]
+
+
+def render_summary(df: pd.DataFrame) -> str:
+    """The summary as plain aligned text (fit for terminals and logs alike)."""
+    formatted = pd.DataFrame(index=df.index)
+    for column in df.columns:
+        formatted[column] = [_format(column, v) for v in df[column]]
+    return formatted.to_string(justify="right")
+
+
+def _format(column: str, value: float) -> str:
+    if not np.isfinite(value):
+        return "nan"
+    if column.startswith("ess"):
+        return f"{value:.0f}"
+    if column == "r_hat":
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def _count_warning(stats, name: str, predicate, text: str) -> str | None:
+    if name not in stats:
+        return None
+    hits = np.asarray(predicate(stats[name].values))
+    count, total = int(hits.sum()), hits.size
+    if not count:
+        return None
+    return f"{count} of {total} transitions ({100 * count / total:.1f}%) {text}"
+
+
+def _names_warning(mask: pd.Series, text: str) -> str | None:
+    names = list(mask.index[mask.fillna(False).astype(bool)])
+    if not names:
+        return None
+    shown = ", ".join(names[:MAX_NAMES]) + (f" and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else "")
+    return f"{text}: {shown}"
+
+
+def _recorded_config(idata) -> dict:
+    try:
+        return json.loads(idata.attrs.get("config", "{}"))
+    except json.JSONDecodeError:
+        return {}

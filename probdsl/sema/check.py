@@ -1,0 +1,621 @@
+"""Sized type checking.
+
+Every expression gets a :class:`~probdsl.sema.types.Type`.  Without data the
+sizes are symbolic (``vector[N]``); with data bound (``consts``) every size has
+a value and mismatches are reported with both sides and where each size came
+from.  Transformed data are evaluated as they are checked, so sizes computed
+from data (``K = max(group)``) are known to later declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from probdsl.errors import DiagnosticBag, Span
+from probdsl.model_interface import TRANSFORMED_DATA
+from probdsl.sema import types as T
+from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, Resolved, _dist_base
+from probdsl.sema.types import INT, MATRIX, REAL, ROW_VECTOR, SCALAR, VECTOR, Size, Type, sizes_conflict
+from probdsl.stdlib import distributions, functions
+from probdsl.syntax import ast, printer
+
+CONSTRAINED_VECTORS = {"simplex", "ordered", "positive_ordered", "sum_to_zero_vector", "unit_vector"}
+CONSTRAINED_MATRICES = {"cholesky_factor_corr", "cholesky_factor_cov", "corr_matrix", "cov_matrix"}
+
+
+class _Skip(Exception):
+    """An error was already reported for this expression."""
+
+
+@dataclass
+class Checked:
+    resolved: Resolved
+    types: dict[str, Type]
+    expr_types: dict[int, Type]
+    consts: dict[str, Any] = field(default_factory=dict)
+    size_origin: dict[str, str] = field(default_factory=dict)
+    loop_sizes: dict[int, Size] = field(default_factory=dict)  # id(ForLoop) -> its length
+
+    def type_of(self, expr) -> Type:
+        return self.expr_types[id(expr)]
+
+
+def declared_type(spec: ast.TypeSpec, size_of: Callable[[ast.Expr], Size]) -> Type:
+    """The sized type a declaration spells out."""
+    arrays = tuple(size_of(s) for s in spec.array_sizes)
+    sizes = [size_of(s) for s in spec.sizes]
+    kind = spec.kind
+    if kind in ("int", "real"):
+        return Type(kind, SCALAR, arrays)
+    if kind == "factor":
+        return Type(INT, SCALAR, arrays)
+    if kind in ("vector", "simplex", "ordered", "positive_ordered", "sum_to_zero_vector", "unit_vector"):
+        return Type(REAL, VECTOR, arrays, (sizes[0],))
+    if kind == "row_vector":
+        return Type(REAL, ROW_VECTOR, arrays, (sizes[0],))
+    if kind == "matrix" or kind == "cholesky_factor_cov":
+        n = sizes[0]
+        m = sizes[1] if len(sizes) > 1 else sizes[0]
+        return Type(REAL, MATRIX, arrays, (n, m))
+    return Type(REAL, MATRIX, arrays, (sizes[0], sizes[0]))  # square matrices
+
+
+def _expected_sizes(kind: str) -> tuple[int, int]:
+    if kind in ("int", "real", "factor"):
+        return (0, 0)
+    if kind in ("matrix",):
+        return (2, 2)
+    if kind == "cholesky_factor_cov":
+        return (1, 2)
+    return (1, 1)
+
+
+class Checker:
+    def __init__(self, resolved: Resolved, bag: DiagnosticBag, consts: dict[str, Any] | None,
+                 size_origin: dict[str, str] | None, evaluate: Callable | None, sizes: dict[str, int] | None = None):
+        self.r = resolved
+        self.sizes = dict(sizes or {})
+        self.bag = bag
+        self.consts = dict(consts or {})
+        self.has_data = consts is not None
+        self.size_origin = dict(size_origin or {})
+        self.evaluate = evaluate  # (Checked, NameInfo, consts) -> value, for transformed data
+        self.types: dict[str, Type] = {}
+        self.expr_types: dict[int, Type] = {}
+        self.loop_sizes: dict[int, Size] = {}
+        self.checked = Checked(resolved, self.types, self.expr_types, self.consts, self.size_origin, self.loop_sizes)
+
+    # ---- sizes ------------------------------------------------------------
+    def size_of(self, e: ast.Expr) -> Size:
+        value = self.const_int(e)
+        if isinstance(e, ast.Number):
+            return Size(None, value)
+        name = printer.expr(e)
+        return Size(name, value, self.size_origin.get(name))
+
+    def const_int(self, e: ast.Expr) -> int | None:
+        """The value of a data-level integer expression, when data are bound."""
+        value = self.const_value(e)
+        if value is None:
+            return None
+        array = np.asarray(value)
+        if array.shape != () or not np.issubdtype(array.dtype, np.integer):
+            return None
+        return int(array)
+
+    def const_value(self, e: ast.Expr):
+        if isinstance(e, ast.Number):
+            return e.value
+        if isinstance(e, ast.Variable):
+            if self.is_factor(e.name):
+                return self.sizes.get(e.name)
+            return self.consts.get(e.name)
+        if isinstance(e, ast.Paren):
+            return self.const_value(e.expr)
+        if isinstance(e, ast.Unary) and e.op == "-":
+            v = self.const_value(e.operand)
+            return None if v is None else -v
+        if isinstance(e, ast.Binary) and e.op in ("+", "-", "*", "/", "%"):
+            a, b = self.const_value(e.left), self.const_value(e.right)
+            if a is None or b is None or np.ndim(a) or np.ndim(b):
+                return None
+            if e.op == "/" and isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+                return int(a / b) if b else None
+            ops = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "%": np.remainder}
+            return ops[e.op](a, b) if (e.op not in "/%" or b) else None
+        return None
+
+    # ---- declarations -----------------------------------------------------
+    def check(self) -> Checked:
+        for name in self.r.order:
+            info = self.r.names[name]
+            try:
+                if info.kind in ("data", "param"):
+                    self.declaration(info)
+                else:
+                    self.definition(info)
+            except _Skip:
+                pass
+        for term in self.r.terms:
+            try:
+                self.term(term)
+            except _Skip:
+                pass
+        return self.checked
+
+    def declaration(self, info) -> None:
+        decl: ast.Declaration = info.node
+        spec = decl.type
+        lo, hi = _expected_sizes(spec.kind)
+        if not lo <= len(spec.sizes) <= hi:
+            want = {0: "no size", 1: "one size", 2: "two sizes"}
+            self.bag.error("E130", f"`{spec.kind}` takes {want[hi] if lo == hi else 'one or two sizes'}, "
+                           f"{len(spec.sizes)} given", spec.span)
+            raise _Skip
+        for s in spec.sizes + spec.array_sizes:
+            self.size_expr(s)
+        for b in spec.bounds:
+            bt = self.expr(b.value, {})
+            if b.kind in ("lower", "upper", "offset", "multiplier") and bt.kind == MATRIX:
+                self.bag.error("E131", f"`{b.kind}` must be a scalar or have the variable's shape", b.span)
+        if spec.kind == "factor":
+            if decl.role != "data":
+                self.bag.error("E132", "a factor is data: declare it with `data factor`", decl.span)
+                raise _Skip
+            rows = spec.array_sizes[0] if spec.array_sizes else None
+            rows_size = self.size_of(rows) if rows is not None else Size(f"{decl.name}_rows", self.consts_len(decl.name))
+            self.types[decl.name] = Type(INT, SCALAR, (rows_size,))
+            return
+        if decl.role == "param" and spec.kind == "int":
+            self.bag.error("E133", f"parameter `{decl.name}` is an integer: discrete parameters are not supported yet",
+                           decl.type.span, hint="marginalize it by hand with `log_mix`/`log_sum_exp` and `target +=`")
+            raise _Skip
+        t = declared_type(spec, self.size_of)
+        self.types[decl.name] = t
+        if self.has_data and decl.role == "data" and decl.name in self.consts:
+            self.check_shape_against(decl, t, np.asarray(self.consts[decl.name]))
+
+    def consts_len(self, name: str) -> int | None:
+        value = self.consts.get(name)
+        return None if value is None else int(np.shape(value)[0])
+
+    def check_shape_against(self, decl, t: Type, value: np.ndarray) -> None:
+        expected = t.shape()
+        if len(expected) != value.ndim or any(e is not None and e != v for e, v in zip(expected, value.shape)):
+            notes = tuple(f"{d.name} = {d.value} ({self.size_origin[d.name]})" for d in t.dims
+                          if d.name in self.size_origin)
+            self.bag.error("E201", f"`{decl.name}` is declared `{t}` but the data has shape "
+                           f"{tuple(value.shape)}", decl.span, notes=notes)
+
+    def is_factor(self, name: str) -> bool:
+        info = self.r.names.get(name)
+        return info is not None and info.kind == "data" and info.node.type.kind == "factor"
+
+    def size_expr(self, e: ast.Expr) -> None:
+        if isinstance(e, ast.Variable) and self.is_factor(e.name):
+            return
+        t = self.expr(e, {})
+        if not (t.is_scalar and t.is_int):
+            self.bag.error("E134", f"a size must be an integer, `{printer.expr(e)}` is {t}", e.span)
+        names = {n.name for n in ast.walk(e) if isinstance(n, ast.Variable)}
+        for name in names:
+            info = self.r.names.get(name)
+            if info is not None and info.role not in ("data", TRANSFORMED_DATA):
+                self.bag.error("E135", f"a size must be known from the data; `{name}` is a {info.role}", e.span)
+
+    # ---- definitions ------------------------------------------------------
+    def definition(self, info) -> None:
+        d: ast.Definition = info.node
+        scope: dict[str, Size] = {}
+        loop_dims: list[Size] = []
+        for loop in info.loops:
+            scope[loop.var] = self.loop(loop)
+            loop_dims.append(self.loop_sizes[id(loop)])
+        t = self.expr(d.value, scope)
+        if loop_dims:
+            t = _stack(t, loop_dims)
+        if d.type is not None:
+            declared = declared_type(d.type, self.size_of)
+            if declared.rank != t.rank or any(sizes_conflict(a, b) for a, b in zip(declared.dims, t.dims)) or (
+                declared.is_int and not t.is_int
+            ):
+                self.bag.error("E202", f"`{d.name}` is declared `{declared}` but its value is `{t}`", d.value.span)
+            t = declared
+        self.types[d.name] = t
+        if self.has_data and info.role == TRANSFORMED_DATA and self.evaluate is not None:
+            self.consts[d.name] = self.evaluate(self.checked, info, self.consts)
+
+    def loop(self, loop: ast.ForLoop) -> Size:
+        if id(loop) in self.loop_sizes:
+            return self.loop_sizes[id(loop)]
+        for bound in (loop.lower, loop.upper):
+            t = self.expr(bound, {})
+            if not (t.is_scalar and t.is_int):
+                self.bag.error("E136", "loop bounds must be integers", bound.span)
+            for name in {n.name for n in ast.walk(bound) if isinstance(n, ast.Variable)}:
+                info = self.r.names.get(name)
+                if info is not None and info.role not in ("data", TRANSFORMED_DATA):
+                    self.bag.error("E136", f"loop bounds must be known from the data; `{name}` is a {info.role}",
+                                   bound.span)
+        lo, hi = self.const_int(loop.lower), self.const_int(loop.upper)
+        if isinstance(loop.lower, ast.Number) and loop.lower.value == 1:
+            size = self.size_of(loop.upper)
+        else:
+            size = Size(f"{printer.expr(loop.lower)}:{printer.expr(loop.upper)}",
+                        None if lo is None or hi is None else max(0, hi - lo + 1))
+        self.loop_sizes[id(loop)] = size
+        return size
+
+    # ---- density terms ----------------------------------------------------
+    def term(self, term: DensityTerm) -> None:
+        scope = {loop.var: self.loop(loop) for loop in term.loops}
+        if term.kind == FACTOR and isinstance(term.node, ast.Target):
+            t = self.expr(term.node.value, scope)
+            if t.is_int:
+                pass
+            return
+        lhs = term.lhs
+        lhs_t = self.expr(lhs, scope)
+        dist = term.distribution
+        if dist.name == "flat":
+            if term.kind != PRIOR:
+                self.bag.error("E140", "`flat()` is only a prior for a parameter", dist.span)
+            elif dist.args:
+                self.bag.error("E141", "`flat()` takes no arguments", dist.span)
+            return
+        arg_types = [self.expr(a, scope) for a in dist.args]
+        self.check_distribution(dist.name, dist.args, arg_types, dist.span, lhs_t, lhs)
+        if term.truncation is not None:
+            for bound in (term.truncation.lower, term.truncation.upper):
+                if bound is not None:
+                    self.expr(bound, scope)
+            self.bag.error("E142", "truncation `T[ , ]` is not supported yet", term.truncation.span,
+                           hint="for a parameter, declare bounds instead: `real<lower=0> x ~ normal(0, 1);`")
+
+    def check_distribution(self, name, args, arg_types, span, lhs_t: Type | None, lhs=None) -> Type:
+        spec = distributions.lookup(name)
+        signature = f"{name}({', '.join(a.name for a in spec.args)})"
+        if len(args) != len(spec.args):
+            self.bag.error("E150", f"`{name}` takes {len(spec.args)} argument{'s' if len(spec.args) != 1 else ''}, "
+                           f"{len(args)} given", span, notes=(f"signature: {signature}",))
+            raise _Skip
+        for arg, at, spec_arg in zip(args, arg_types, spec.args):
+            problem = _arg_kind_problem(spec_arg.kind, at)
+            if problem:
+                self.bag.error("E151", f"argument `{spec_arg.name}` of `{name}` must be {problem}; "
+                               f"`{printer.expr(arg)}` is `{at}`", arg.span, notes=(f"signature: {signature}",))
+        if lhs_t is not None:
+            if spec.variate == "int" and not lhs_t.is_int:
+                what = printer.expr(lhs) if lhs is not None else "the value"
+                self.bag.error("E152", f"`{name}` is a distribution over integers but `{what}` is `{lhs_t}`",
+                               span, hint="declare integer data as `array[N] int y;`")
+            if spec.event_rank >= 1 and lhs_t.kind == SCALAR:
+                self.bag.error("E152", f"`{name}` is a distribution over {spec.variate}s but the value is `{lhs_t}`",
+                               span)
+        if spec.event_rank == 0:
+            self.check_broadcast(name, args, arg_types, span, lhs_t, lhs)
+            shapes = [t for t in arg_types if not t.is_scalar]
+            return lhs_t if lhs_t is not None else (_rng_type(spec, shapes[0]) if shapes else T.scalar(
+                INT if spec.variate == "int" else REAL))
+        return lhs_t if lhs_t is not None else _rng_event_type(spec, arg_types)
+
+    def check_broadcast(self, name, args, arg_types, span, lhs_t, lhs) -> None:
+        """Stan's vectorization: containers must all have the value's size; scalars broadcast."""
+        items = [(printer.expr(a), t, a.span) for a, t in zip(args, arg_types) if not t.is_scalar]
+        if lhs_t is not None and not lhs_t.is_scalar:
+            items.insert(0, (printer.expr(lhs) if lhs is not None else "the value", lhs_t,
+                             lhs.span if lhs is not None else span))
+        if len(items) < 2:
+            return
+        first_name, first_t, _ = items[0]
+        for other_name, other_t, other_span in items[1:]:
+            if first_t.rank != other_t.rank:
+                self.bag.error("E201", f"shape mismatch in `{name}`: `{first_name}` is `{first_t}` and "
+                               f"`{other_name}` is `{other_t}`", other_span)
+                continue
+            for a, b in zip(first_t.dims, other_t.dims):
+                if sizes_conflict(a, b):
+                    notes = tuple(f"{s.name} = {s.value} ({self.size_origin[s.name]})" for s in (a, b)
+                                  if s.name in self.size_origin)
+                    self.bag.error("E201", f"size mismatch in `{name}`: `{other_name}` has {b.value} elements, "
+                                   f"`{first_name}` has {a.value}", other_span,
+                                   label=f"{other_name} is {other_t}", notes=notes)
+                    break
+
+    # ---- expressions ------------------------------------------------------
+    def expr(self, e, scope: dict[str, Size]) -> Type:
+        t = self._expr(e, scope)
+        self.expr_types[id(e)] = t
+        return t
+
+    def _expr(self, e, scope) -> Type:
+        if isinstance(e, ast.Number):
+            return T.scalar(INT if isinstance(e.value, int) else REAL)
+        if isinstance(e, ast.Variable):
+            if e.name in scope:
+                return T.INT_T
+            if e.name not in self.types:
+                raise _Skip  # unknown (reported by resolve) or in error
+            return self.types[e.name]
+        if isinstance(e, ast.Paren):
+            return self.expr(e.expr, scope)
+        if isinstance(e, ast.Unary):
+            t = self.expr(e.operand, scope)
+            if e.op == "!":
+                if not (t.is_scalar and t.is_int):
+                    self.bag.error("E160", f"`!` needs an integer (a condition), not `{t}`", e.span)
+                return T.INT_T
+            return t
+        if isinstance(e, ast.Binary):
+            return self.binary(e, self.expr(e.left, scope), self.expr(e.right, scope))
+        if isinstance(e, ast.Conditional):
+            c = self.expr(e.condition, scope)
+            a, b = self.expr(e.if_true, scope), self.expr(e.if_false, scope)
+            if not (c.is_scalar and c.is_int):
+                self.bag.error("E160", f"the condition of `?:` must be an integer, not `{c}`", e.condition.span)
+            if a.rank != b.rank or a.kind != b.kind or any(sizes_conflict(x, y) for x, y in zip(a.dims, b.dims)):
+                self.bag.error("E161", f"the two branches of `?:` differ: `{a}` and `{b}`", e.span)
+                raise _Skip
+            return a if a.base == b.base else a.to_real()
+        if isinstance(e, ast.Transpose):
+            t = self.expr(e.operand, scope)
+            if t.array_dims or t.kind == SCALAR:
+                self.bag.error("E162", f"`'` transposes vectors and matrices, not `{t}`", e.span)
+                raise _Skip
+            if t.kind == VECTOR:
+                return T.row_vector(t.elem_dims[0])
+            if t.kind == ROW_VECTOR:
+                return T.vector(t.elem_dims[0])
+            return T.matrix(t.elem_dims[1], t.elem_dims[0])
+        if isinstance(e, ast.RowVectorLiteral):
+            items = [self.expr(i, scope) for i in e.items]
+            n = T.literal(len(items))
+            if all(i.is_scalar for i in items):
+                return T.row_vector(n)
+            if all(i.kind == ROW_VECTOR and not i.array_dims for i in items):
+                return T.matrix(n, items[0].elem_dims[0])
+            self.bag.error("E163", "`[...]` holds scalars (a row vector) or row vectors (a matrix)", e.span)
+            raise _Skip
+        if isinstance(e, ast.ArrayLiteral):
+            items = [self.expr(i, scope) for i in e.items]
+            first = items[0]
+            for other, node in zip(items[1:], e.items[1:]):
+                if other.rank != first.rank or other.kind != first.kind:
+                    self.bag.error("E163", f"array elements must have one type: `{first}` and `{other}`", node.span)
+                    raise _Skip
+            base = REAL if any(not i.is_int for i in items) else INT
+            return Type(base, first.kind, (T.literal(len(items)),) + first.array_dims, first.elem_dims)
+        if isinstance(e, ast.Index):
+            return self.index(e, scope)
+        if isinstance(e, ast.Call):
+            return self.call(e, scope)
+        raise _Skip
+
+    def binary(self, e: ast.Binary, a: Type, b: Type) -> Type:
+        op = e.op
+        if op in ("&&", "||", "==", "!=", "<", "<=", ">", ">="):
+            if not (a.is_scalar and b.is_scalar):
+                self.bag.error("E164", f"`{op}` compares scalars; got `{a}` and `{b}`", e.span,
+                               hint="compare elements inside a `for` loop")
+                raise _Skip
+            return T.INT_T
+        if op == "%":
+            if not (a.is_scalar and b.is_scalar and a.is_int and b.is_int):
+                self.bag.error("E164", f"`%` needs two integers; got `{a}` and `{b}`", e.span)
+                raise _Skip
+            return T.INT_T
+        if op == "*":
+            return self.multiply(e, a, b)
+        if op == "\\":
+            if a.kind == MATRIX and not a.array_dims and b.kind in (VECTOR, MATRIX) and not b.array_dims:
+                return b
+            self.bag.error("E164", f"`\\` solves a matrix system; got `{a}` and `{b}`", e.span)
+            raise _Skip
+        if op == "/" and not b.is_scalar:
+            self.bag.error("E164", f"`/` divides by a scalar; use `./` to divide elementwise (`{a}` / `{b}`)",
+                           e.span)
+            raise _Skip
+        if op in ("^", ".^") and not (a.is_scalar and b.is_scalar) and op == "^":
+            op = ".^"
+        return self.elementwise(e, a, b, op)
+
+    def elementwise(self, e, a: Type, b: Type, op: str) -> Type:
+        base = INT if (a.is_int and b.is_int and op in ("+", "-", "*", "/")) else REAL
+        if a.is_scalar:
+            return Type(base if b.is_int or base == REAL else REAL, b.kind, b.array_dims, b.elem_dims) \
+                if not b.is_scalar else T.scalar(base)
+        if b.is_scalar:
+            return Type(base if a.is_int else REAL, a.kind, a.array_dims, a.elem_dims)
+        if a.kind != b.kind or a.rank != b.rank:
+            if a.array_dims or b.array_dims:
+                hint = "arithmetic works on vectors and matrices; convert arrays with `to_vector`"
+            else:
+                hint = "transpose one of them with `'`"
+            self.bag.error("E165", f"`{op}` needs operands of one shape: `{a}` and `{b}`", e.span, hint=hint)
+            raise _Skip
+        for x, y in zip(a.dims, b.dims):
+            if sizes_conflict(x, y):
+                self.bag.error("E201", f"size mismatch in `{printer.expr(e)}`: {x.value} and {y.value} elements",
+                               e.span, notes=(f"left is `{a}`, right is `{b}`",))
+                raise _Skip
+        return Type(base, a.kind, a.array_dims, a.elem_dims)
+
+    def multiply(self, e, a: Type, b: Type) -> Type:
+        if a.is_scalar or b.is_scalar:
+            return self.elementwise(e, a, b, "*")
+        if a.array_dims or b.array_dims:
+            self.bag.error("E165", f"`*` is not defined for arrays (`{a}` * `{b}`)", e.span,
+                           hint="use vectors, or `.*` inside a loop")
+            raise _Skip
+        inner = {(ROW_VECTOR, VECTOR): T.REAL_T}
+        if (a.kind, b.kind) == (VECTOR, VECTOR):
+            self.bag.error("E165", f"`vector * vector` is not defined (`{printer.expr(e)}`)", e.span,
+                           hint="use `.*` for the elementwise product, or `dot_product(a, b)`")
+            raise _Skip
+        left_inner = a.elem_dims[-1] if a.kind in (ROW_VECTOR, MATRIX) else a.elem_dims[0]
+        right_inner = b.elem_dims[0]
+        if a.kind == VECTOR and b.kind in (ROW_VECTOR, MATRIX):
+            left_inner = T.literal(1)
+            right_inner = T.literal(1) if b.kind == ROW_VECTOR else b.elem_dims[0]
+        if sizes_conflict(left_inner, right_inner):
+            self.bag.error("E201", f"size mismatch in `{printer.expr(e)}`: `{a}` times `{b}`", e.span,
+                           notes=(f"inner sizes {left_inner} and {right_inner} differ",))
+            raise _Skip
+        key = (a.kind, b.kind)
+        if key in inner:
+            return inner[key]
+        if key == (MATRIX, VECTOR):
+            return T.vector(a.elem_dims[0])
+        if key == (ROW_VECTOR, MATRIX):
+            return T.row_vector(b.elem_dims[1])
+        if key == (MATRIX, MATRIX):
+            return T.matrix(a.elem_dims[0], b.elem_dims[1])
+        if key == (VECTOR, ROW_VECTOR):
+            return T.matrix(a.elem_dims[0], b.elem_dims[0])
+        self.bag.error("E165", f"`{a}` * `{b}` is not defined", e.span)
+        raise _Skip
+
+    def index(self, e: ast.Index, scope) -> Type:
+        base = self.expr(e.base, scope)
+        dims = list(base.dims)
+        n_array = len(base.array_dims)
+        if len(e.indices) > len(dims):
+            self.bag.error("E166", f"too many indexes: `{printer.expr(e.base)}` is `{base}`", e.span)
+            raise _Skip
+        kept: list[tuple[int, Size]] = []
+        for position, item in enumerate(e.indices):
+            if isinstance(item, ast.Slice):
+                for bound in (item.lower, item.upper):
+                    if bound is not None:
+                        bt = self.expr(bound, scope)
+                        if not (bt.is_scalar and bt.is_int):
+                            self.bag.error("E167", "slice bounds must be integers", bound.span)
+                        if any(isinstance(n, ast.Variable) and n.name in scope for n in ast.walk(bound)):
+                            self.bag.error("E167", "slice bounds cannot use a loop variable", bound.span,
+                                           hint="index single elements inside loops")
+                kept.append((position, self.slice_size(item, dims[position])))
+                continue
+            t = self.expr(item, scope)
+            if not t.is_int:
+                self.bag.error("E167", f"an index must be an integer, `{printer.expr(item)}` is `{t}`", item.span)
+                raise _Skip
+            if t.is_scalar:
+                continue
+            if t.rank != 1:
+                self.bag.error("E167", "a multi-index must be a one-dimensional integer array", item.span)
+                raise _Skip
+            kept.append((position, t.dims[0]))
+        for position in range(len(e.indices), len(dims)):
+            kept.append((position, dims[position]))
+        array_dims = tuple(size for pos, size in kept if pos < n_array)
+        elem_positions = [pos - n_array for pos, _ in kept if pos >= n_array]
+        elem_sizes = tuple(size for pos, size in kept if pos >= n_array)
+        if base.kind == SCALAR or not elem_positions:
+            kind = SCALAR
+        elif base.kind == MATRIX and len(elem_positions) == 2:
+            kind = MATRIX
+        elif base.kind == MATRIX:
+            kind = ROW_VECTOR if elem_positions == [1] else VECTOR
+        else:
+            kind = base.kind
+        return Type(base.base, kind, array_dims, elem_sizes)
+
+    def slice_size(self, item: ast.Slice, full: Size) -> Size:
+        lo = 1 if item.lower is None else self.const_int(item.lower)
+        hi = full.value if item.upper is None else self.const_int(item.upper)
+        if item.lower is None and item.upper is None:
+            return full
+        name = f"{printer.expr(item.lower) if item.lower is not None else '1'}:" \
+               f"{printer.expr(item.upper) if item.upper is not None else full.label}"
+        return Size(name, None if lo is None or hi is None else max(0, hi - lo + 1))
+
+    def call(self, e: ast.Call, scope) -> Type:
+        arg_types = [self.expr(a, scope) for a in e.args]
+        spec = functions.lookup(e.name)
+        if spec is not None:
+            if e.conditioned:
+                self.bag.error("E170", f"`|` is only used with density functions (`normal_lpdf(y | mu, sigma)`)",
+                               e.span)
+            lo, hi = spec.nargs
+            if not lo <= len(e.args) <= hi:
+                self.bag.error("E171", f"`{e.name}` takes {lo if lo == hi else f'{lo} to {hi}'} argument"
+                               f"{'s' if hi != 1 else ''}, {len(e.args)} given", e.span,
+                               notes=tuple(f"signature: {s}" for s in spec.signatures))
+                raise _Skip
+            infos = [functions.ArgInfo(t, self.const_value(a) if t.is_scalar else None,
+                                       self.size_of(a) if t.is_scalar and t.is_int else None)
+                     for a, t in zip(e.args, arg_types)]
+            result = spec.result(infos)
+            if isinstance(result, str):
+                self.bag.error("E172", f"`{e.name}`: {result}", e.span,
+                               notes=tuple(f"signature: {s}" for s in spec.signatures))
+                raise _Skip
+            return result
+        base = _dist_base(e.name)
+        if base is None or distributions.lookup(base) is None:
+            raise _Skip  # reported by resolve
+        suffix = e.name[len(base):]
+        dspec = distributions.lookup(base)
+        if suffix == "_rng":
+            return self.check_distribution(base, e.args, arg_types, e.span, None)
+        if not e.conditioned and e.args:
+            self.bag.error("E170", f"write `{e.name}(y | ...)`: the value comes first, then `|`", e.span)
+        if dspec.variate == "int" and suffix in ("_lpdf", "_lupdf"):
+            self.bag.error("E173", f"`{base}` is discrete: use `{base}_lpmf`", e.span)
+        if dspec.variate != "int" and suffix in ("_lpmf", "_lupmf"):
+            self.bag.error("E173", f"`{base}` is continuous: use `{base}_lpdf`", e.span)
+        if not e.args:
+            self.bag.error("E150", f"`{e.name}` needs the value it evaluates", e.span)
+            raise _Skip
+        self.check_distribution(base, e.args[1:], arg_types[1:], e.span, arg_types[0], e.args[0])
+        return T.REAL_T
+
+
+def _arg_kind_problem(kind: str, t: Type) -> str | None:
+    if kind == "int" and not t.is_int:
+        return "an integer"
+    if kind in ("vector", "simplex_vector") and t.kind not in (VECTOR, ROW_VECTOR):
+        return "a vector"
+    if kind in ("matrix", "cov_matrix", "cholesky_factor") and t.kind != MATRIX:
+        return "a matrix"
+    if kind in ("real", "int") and t.kind == MATRIX and t.array_dims:
+        return "a scalar or a container of scalars"
+    return None
+
+
+def _rng_type(spec, shaped: Type) -> Type:
+    if spec.variate == "int":
+        return Type(INT, SCALAR, shaped.dims)
+    if shaped.rank == 1:
+        return T.vector(shaped.dims[0])
+    return Type(REAL, shaped.kind, shaped.array_dims, shaped.elem_dims)
+
+
+def _rng_event_type(spec, arg_types: list[Type]) -> Type:
+    for t in arg_types:
+        if t.kind == VECTOR or t.kind == ROW_VECTOR:
+            return T.vector(t.elem_dims[0]) if spec.event_rank == 1 else T.matrix(t.elem_dims[0], t.elem_dims[0])
+        if t.kind == MATRIX:
+            n = t.elem_dims[0]
+            return T.vector(n) if spec.event_rank == 1 else T.matrix(n, n)
+    return T.REAL_T
+
+
+def _stack(t: Type, loop_dims: list[Size]) -> Type:
+    """The type of a quantity defined elementwise over loops of the given sizes."""
+    if t.is_scalar and t.base == REAL:
+        if len(loop_dims) == 1:
+            return T.vector(loop_dims[0])
+        if len(loop_dims) == 2:
+            return T.matrix(loop_dims[0], loop_dims[1])
+    if t.kind == ROW_VECTOR and not t.array_dims and len(loop_dims) == 1:
+        return T.matrix(loop_dims[0], t.elem_dims[0])
+    return Type(t.base, t.kind, tuple(loop_dims) + t.array_dims, t.elem_dims)
+
+
+def check(resolved: Resolved, bag: DiagnosticBag, consts=None, size_origin=None, evaluate=None,
+          sizes=None) -> Checked:
+    return Checker(resolved, bag, consts, size_origin, evaluate, sizes).check()
