@@ -24,7 +24,7 @@ KEY = "__key__"  # environment entry holding the PRNG key for `_rng` calls
 class Evaluator:
     def __init__(self, checked: Checked):
         self.checked = checked
-        self._call_numbers: dict[int, int] = {}
+        self._call_numbers = rng_numbers(checked.resolved.program)
 
     def type_of(self, e):
         return self.checked.expr_types[id(e)]
@@ -160,11 +160,7 @@ class Evaluator:
         if suffix == "_rng":
             d = self.make(dspec, list(e.args), args, self.type_of(e))
             key = jax.random.fold_in(env[KEY], self.call_number(e))
-            draw = d.sample(key)
-            shape = self.type_of(e).shape()
-            if dspec.event_rank == 0 and shape and draw.shape != shape:
-                draw = jnp.broadcast_to(draw, shape)
-            return draw + dspec.offset
+            return d.sample(key) + dspec.offset
         value, params = args[0], args[1:]
         d = self.make(dspec, list(e.args[1:]), params, self.type_of(e.args[0]))
         value = value - dspec.offset
@@ -178,8 +174,6 @@ class Evaluator:
         return jnp.sum(jnp.log1p(-cdf))
 
     def call_number(self, e) -> int:
-        if id(e) not in self._call_numbers:
-            self._call_numbers[id(e)] = len(self._call_numbers) + 1
         return self._call_numbers[id(e)]
 
     # ---- distributions --------------------------------------------------------
@@ -192,6 +186,12 @@ class Evaluator:
             elif implicit == "total":
                 raise NotImplementedError("multinomial totals are supplied by the caller")
         return spec.make(*args, *extra)
+
+
+def rng_numbers(program: ast.Program) -> dict[int, int]:
+    """A stable number per `_rng` call (its position in the program), folded into its PRNG key."""
+    calls = [n for n in ast.walk(program) if isinstance(n, ast.Call) and n.name.endswith("_rng")]
+    return {id(c): k for k, c in enumerate(calls, 1)}
 
 
 def prng_env(env: dict) -> dict:

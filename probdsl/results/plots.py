@@ -1,9 +1,11 @@
-"""Diagnostic plots through ArviZ, written as PNG files."""
+"""Diagnostic plots through ArviZ, written as PNG files.
+
+Works with any matplotlib backend (nothing is shown); the CLI selects Agg.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 
@@ -17,10 +19,6 @@ def plot(idata, kind: str, out_path: str | os.PathLike) -> None:
     """Draw a ``kind`` plot (trace, rank, forest or ppc) of a result into a PNG at ``out_path``."""
     if kind not in KINDS:
         raise UsageError(Diagnostic("E504", f"unknown plot kind `{kind}`", hint=f"choose one of: {', '.join(KINDS)}"))
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     axes = _draw(idata, kind)

@@ -277,6 +277,8 @@ class Checker:
 
     def check_distribution(self, name, args, arg_types, span, lhs_t: Type | None, lhs=None) -> Type:
         spec = distributions.lookup(name)
+        if spec is None:
+            raise _Skip  # reported by resolve
         signature = f"{name}({', '.join(a.name for a in spec.args)})"
         if len(args) != len(spec.args):
             self.bag.error("E150", f"`{name}` takes {len(spec.args)} argument{'s' if len(spec.args) != 1 else ''}, "

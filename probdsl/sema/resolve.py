@@ -21,7 +21,7 @@ from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANS
 from probdsl.stdlib import distributions, functions
 from probdsl.syntax import ast
 
-RESERVED = {"target", "in", "for", "data", "param", "T", "lower", "upper", "offset", "multiplier", "predict"}
+RESERVED = {"target", "in", "for", "data", "param", "factor", "array"}
 DENSITY_SUFFIXES = ("_lpdf", "_lupdf", "_lpmf", "_lupmf", "_lcdf", "_lccdf", "_cdf")
 
 PRIOR, OBSERVED, FACTOR = "prior", "observed", "factor"
@@ -160,22 +160,18 @@ def _collect(statements, loops, names, terms, bag) -> None:
                 if not loops:
                     bag.error("E107", f"an indexed definition of `{stmt.name}` must be inside a `for` loop",
                               stmt.span, hint=f"define the whole of `{stmt.name}` at once, or loop over its index")
-                    continue
                 wanted = [loop.var for loop in loops]
                 got = [i.name if isinstance(i, ast.Variable) else None for i in target.indices]
                 if got != wanted:
                     bag.error("E107", f"`{stmt.name}` must be indexed by the loop variables [{', '.join(wanted)}]",
                               target.span, hint="each loop defines one element per iteration: "
                               f"`{stmt.name}[{', '.join(wanted)}] = ...`")
-                    continue
             elif loops:
                 bag.error("E107", f"`{stmt.name}` is defined inside a loop without an index", stmt.span,
                           hint=f"write `{stmt.name}[{', '.join(l.var for l in loops)}] = ...`")
-                continue
             if stmt.name in deps and loops:
                 bag.error("E108", f"`{stmt.name}` depends on its own earlier elements (a recurrence)", stmt.span,
                           hint="recurrences compile to `lax.scan` in a later version; write the model without one")
-                continue
             span = target.span if isinstance(target, ast.Variable) else target.base.span
             _define(names, NameInfo(stmt.name, "derived", stmt, span, loops, deps - {stmt.name},
                                     uses_rng(stmt.value)), bag)

@@ -1,0 +1,282 @@
+"""The ``probdsl`` command line.
+
+JAX is imported lazily, inside the commands: ``fit`` must set the host device
+count (one CPU device per chain) and x64 before JAX initialises.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from probdsl import __version__
+from probdsl.errors import Diagnostic, ProbdslError, UsageError
+
+METHODS = ("nuts",)
+EMITS = ("python",)
+EXIT_STRICT = 3
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="probdsl",
+    help="Compile and fit probdsl models (.pdl) with NumPyro.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+ModelArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The model file (.pdl).")]
+DataArgs = Annotated[Optional[list[Path]], typer.Argument(exists=True, dir_okay=False, help="Data files (.csv, .json).")]
+FitArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A result file written by `probdsl fit` (.nc).")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", dir_okay=False, help="Output file.")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed (default: random, recorded in the output).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="Hide progress bars and status lines (results are still printed).")]
+
+
+def _reports_errors(command):
+    """Turn user errors into a message on stderr and their exit code; Ctrl-C into exit 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ProbdslError as e:
+            typer.echo(str(e), err=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: no output written", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"probdsl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Compile and fit probdsl models (.pdl) with NumPyro."""
+
+
+@app.command()
+@_reports_errors
+def fit(
+    model: ModelArg,
+    data: DataArgs = None,
+    method: Annotated[str, typer.Option("--method", help="Inference method: nuts.")] = "nuts",
+    chains: Annotated[int, typer.Option("--chains", min=1, help="Number of chains.")] = 4,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warmup (adaptation) iterations per chain.")] = 1000,
+    draws: Annotated[int, typer.Option("--draws", min=1, help="Draws kept per chain.")] = 1000,
+    seed: SeedOpt = None,
+    adapt_delta: Annotated[float, typer.Option("--adapt-delta", min=0, max=1, min_open=True, max_open=True, help="Target acceptance rate.")] = 0.8,
+    max_treedepth: Annotated[int, typer.Option("--max-treedepth", min=1, help="Maximum NUTS tree depth.")] = 10,
+    x64: Annotated[bool, typer.Option("--x64", help="Compute in double precision.")] = False,
+    init: Annotated[Optional[str], typer.Option("--init", help="A radius for uniform initialisation (default 2), or a JSON file of initial values.")] = None,
+    prior: Annotated[bool, typer.Option("--prior", help="Draw from the prior instead of the posterior.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 when there are sampler warnings.")] = False,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fit MODEL to DATA and write the draws to a netCDF file (default: MODEL with suffix .nc)."""
+    if method not in METHODS:
+        raise _usage(f"unknown method `{method}`", f"choose one of: {', '.join(METHODS)}")
+    out = out or model.with_name(f"{model.stem}.prior.nc" if prior else f"{model.stem}.nc")
+    init_value = _parse_init(init)
+    _configure_jax(devices=chains, x64=x64)
+    from probdsl import api
+    from probdsl.backends.nuts import NutsConfig, fit_nuts, fit_prior
+    from probdsl.results.io import check_writable, write_netcdf_atomic
+
+    bound = api.compile_file(model).bind(list(data or []))
+    check_writable(out)
+    if prior:
+        idata = fit_prior(bound, draws, seed)
+    else:
+        config = NutsConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, adapt_delta=adapt_delta,
+                            max_treedepth=max_treedepth, x64=x64, init=init_value, progress=not quiet)
+        idata = fit_nuts(bound, config)
+    write_netcdf_atomic(idata, out)
+    warnings = _report(idata)
+    if not quiet:
+        typer.echo(f"wrote {out} (seed {idata.attrs['seed']})", err=True)
+    if strict and warnings:
+        raise typer.Exit(EXIT_STRICT)
+
+
+@app.command()
+@_reports_errors
+def check(model: ModelArg, data: DataArgs = None) -> None:
+    """Check MODEL (and, when given, that DATA fits it) without fitting."""
+    from probdsl import api
+    from probdsl.model_interface import PARAM
+
+    compiled = api.compile_file(model)
+    target = compiled.bind(list(data)) if data else compiled
+    params = [s.name for s in target.sites if s.role == PARAM]
+    listed = f": {', '.join(params)}" if params else ""
+    typer.echo(f"ok: {model} ({len(params)} parameter{'' if len(params) == 1 else 's'}{listed})")
+
+
+@app.command(name="compile")
+@_reports_errors
+def compile_(
+    model: ModelArg,
+    emit: Annotated[str, typer.Option("--emit", help="What to print: python (the generated NumPyro program).")] = "python",
+) -> None:
+    """Print the NumPyro program MODEL compiles to."""
+    if emit not in EMITS:
+        raise _usage(f"unknown --emit `{emit}`", f"choose one of: {', '.join(EMITS)}")
+    from probdsl import api
+
+    source = api.compile_file(model).python_source()
+    typer.echo(source, nl=not source.endswith("\n"))
+
+
+@app.command()
+@_reports_errors
+def summary(fit_file: FitArg) -> None:
+    """Print the summary table and sampler warnings of a result file."""
+    from probdsl.results.io import load_fit
+
+    _report(load_fit(fit_file))
+
+
+@app.command()
+@_reports_errors
+def fmt(
+    model: ModelArg,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if MODEL is not formatted; change nothing.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Rewrite MODEL in place.")] = False,
+) -> None:
+    """Print MODEL formatted (or check it, or rewrite it in place)."""
+    if check and write:
+        raise _usage("--check and --write cannot be combined")
+    from probdsl import api
+    from probdsl.results.io import write_text_atomic
+
+    formatted = api.format_file(model)
+    changed = formatted != model.read_text(encoding="utf-8")
+    if check:
+        if changed:
+            typer.echo(f"would reformat {model}", err=True)
+            raise typer.Exit(1)
+    elif write:
+        if changed:
+            write_text_atomic(formatted, model)
+            typer.echo(f"reformatted {model}", err=True)
+    else:
+        typer.echo(formatted, nl=False)
+
+
+@app.command()
+@_reports_errors
+def predict(
+    fit_file: FitArg,
+    new_data: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="New data files (.csv, .json).")],
+    out: OutOpt = None,
+    seed: SeedOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Predict for NEW_DATA from the posterior in FIT_FILE (default out: FIT_FILE with suffix .predict.nc)."""
+    from probdsl.results.io import check_writable, load_fit, write_netcdf_atomic
+
+    out = out or fit_file.with_name(f"{fit_file.stem}.predict.nc")
+    check_writable(out)
+    fitted = load_fit(fit_file)
+    _configure_jax(devices=None, x64=_recorded_config(fitted).get("x64", False))
+    from probdsl import api
+    from probdsl.backends.nuts import resolve_seed
+
+    write_netcdf_atomic(api.predict(fitted, list(new_data), resolve_seed(seed)), out)
+    if not quiet:
+        typer.echo(f"wrote {out}", err=True)
+
+
+@app.command()
+@_reports_errors
+def plot(
+    fit_file: FitArg,
+    kind: Annotated[str, typer.Option("--kind", help="trace, rank, forest or ppc.")] = "trace",
+    out: Annotated[Optional[Path], typer.Option("--out", dir_okay=False, help="Output PNG (default: FIT_FILE with suffix .<kind>.png).")] = None,
+) -> None:
+    """Draw a diagnostic plot of a result file into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from probdsl.results.io import check_writable, load_fit
+    from probdsl.results.plots import plot as draw
+
+    out = out or fit_file.with_name(f"{fit_file.stem}.{kind}.png")
+    check_writable(out)
+    draw(load_fit(fit_file), kind, out)
+    typer.echo(f"wrote {out}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="probdsl")
+
+
+def _report(idata) -> list[str]:
+    """Print the summary table (stdout) and warnings (stderr); return the warnings."""
+    from probdsl.results.summary import diagnose, render_summary, summarize
+
+    table = summarize(idata)
+    typer.echo(render_summary(table))
+    warnings = diagnose(idata, summary=table)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return warnings
+
+
+def _configure_jax(devices: int | None, x64: bool) -> None:
+    """Ask for ``devices`` CPU devices (effective only before JAX initialises) and x64."""
+    if devices is not None:
+        flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "", os.environ.get("XLA_FLAGS", "")).split()
+        os.environ["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={devices}"])
+    if x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+
+
+def _parse_init(init: str | None) -> float | dict | None:
+    """``--init``: a number is a radius; anything else names a JSON file of initial values."""
+    if init is None:
+        return None
+    try:
+        return float(init)
+    except ValueError:
+        pass
+    path = Path(init)
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise _usage(f"--init: cannot read `{path}`: {e.strerror}", "give a radius (a number) or a JSON file") from None
+    except json.JSONDecodeError as e:
+        raise _usage(f"--init: `{path}` is not valid JSON: {e}") from None
+    if not isinstance(values, dict):
+        raise _usage(f"--init: `{path}` must hold a JSON object of parameter values")
+    return values
+
+
+def _recorded_config(idata) -> dict:
+    try:
+        return json.loads(idata.attrs.get("config", "{}"))
+    except json.JSONDecodeError:
+        return {}
+
+
+def _usage(message: str, hint: str | None = None) -> UsageError:
+    return UsageError(Diagnostic("E505", message, hint=hint))
