@@ -28,7 +28,7 @@ app = typer.Typer(
     help="Compile and fit probdsl models (.pdl) with NumPyro.",
     add_completion=False,
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
 )
 
 ModelArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The model file (.pdl).")]
@@ -79,7 +79,7 @@ def fit(
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warmup (adaptation) iterations per chain.")] = 1000,
     draws: Annotated[int, typer.Option("--draws", min=1, help="Draws kept per chain.")] = 1000,
     seed: SeedOpt = None,
-    adapt_delta: Annotated[float, typer.Option("--adapt-delta", min=0, max=1, min_open=True, max_open=True, help="Target acceptance rate.")] = 0.8,
+    adapt_delta: Annotated[float, typer.Option("--adapt-delta", help="Target acceptance rate.")] = 0.8,
     max_treedepth: Annotated[int, typer.Option("--max-treedepth", min=1, help="Maximum NUTS tree depth.")] = 10,
     x64: Annotated[bool, typer.Option("--x64", help="Compute in double precision.")] = False,
     init: Annotated[Optional[str], typer.Option("--init", help="A radius for uniform initialisation (default 2), or a JSON file of initial values.")] = None,
@@ -189,12 +189,13 @@ def predict(
     quiet: QuietOpt = False,
 ) -> None:
     """Predict for NEW_DATA from the posterior in FIT_FILE (default out: FIT_FILE with suffix .predict.nc)."""
+    from probdsl.results.inference_data import recorded_config
     from probdsl.results.io import check_writable, load_fit, write_netcdf_atomic
 
     out = out or fit_file.with_name(f"{fit_file.stem}.predict.nc")
     check_writable(out)
     fitted = load_fit(fit_file)
-    _configure_jax(devices=None, x64=_recorded_config(fitted).get("x64", False))
+    _configure_jax(devices=None, x64=recorded_config(fitted).get("x64", False))
     from probdsl import api
     from probdsl.backends.nuts import resolve_seed
 
@@ -269,13 +270,6 @@ def _parse_init(init: str | None) -> float | dict | None:
     if not isinstance(values, dict):
         raise _usage(f"--init: `{path}` must hold a JSON object of parameter values")
     return values
-
-
-def _recorded_config(idata) -> dict:
-    try:
-        return json.loads(idata.attrs.get("config", "{}"))
-    except json.JSONDecodeError:
-        return {}
 
 
 def _usage(message: str, hint: str | None = None) -> UsageError:

@@ -158,6 +158,8 @@ class BoundModel:
         for name, value in data.items():
             if value.ndim == 0:
                 data[name] = value.item()
+        for name in self.bound.levels:
+            data[name + "__levels"] = self.bound.sizes[name]
         return data
 
     # -- metadata -------------------------------------------------------------
@@ -213,6 +215,12 @@ class BoundModel:
         ev = Evaluator(self.checked)
         env = {k: jnp.asarray(v) for k, v in self.checked.consts.items()}
         return np.asarray(ev.over_loops(term.loops, env, lambda scope: ev.expr(term.lhs, scope)))
+
+    def sample_prior_or_init(self, key) -> dict:
+        """One set of parameter values: a prior draw, or the middle of the support for `flat()` priors."""
+        from numpyro.infer.util import initialize_model
+        info = initialize_model(key, self.numpyro_model, model_args=(self.data,))
+        return self.constrain(info.param_info.z)
 
     def observed_data(self) -> dict[str, np.ndarray]:
         return {t.site: self.observed_value(t) for t in self.checked.resolved.terms if t.kind == "observed"}
@@ -277,6 +285,77 @@ class BoundModel:
 
         env = {k: jnp.asarray(v) for k, v in self.checked.consts.items()}
         return np.asarray(Evaluator(self.checked).expr(e, env))
+
+    # -- the compiled-model interface used by backends ----------------------------
+    def observation_rows(self) -> int | None:
+        """Size of the observation dimension: rows of the first observed site (None without one)."""
+        observed = [s for s in self.sites if s.role == OBSERVED and s.shape]
+        return observed[0].shape[0] if observed else None
+
+    def constrain(self, unconstrained: dict) -> dict:
+        """Map unconstrained parameter values to the model's (constrained) values."""
+        from numpyro.infer.util import constrain_fn
+        return constrain_fn(self.numpyro_model, (self.data,), {}, unconstrained)
+
+    def unconstrain(self, params: dict) -> dict:
+        from numpyro.infer.util import unconstrain_fn
+        return unconstrain_fn(self.numpyro_model, (self.data,), {}, params)
+
+    def log_density(self, unconstrained: dict):
+        """Log posterior density (up to a constant) at unconstrained values, Jacobians included."""
+        from numpyro.infer.util import potential_energy
+        return -potential_energy(self.numpyro_model, (self.data,), {}, unconstrained)
+
+    def log_density_and_grad(self, unconstrained: dict):
+        import jax
+        return jax.value_and_grad(self.log_density)(unconstrained)
+
+    def minibatch_log_density(self, unconstrained: dict, rows):
+        """Unbiased log density using only ``rows`` (0-based) of the observation dimension.
+
+        Every observed site whose first dimension is the observation dimension keeps
+        those rows and is scaled by ``n_rows / len(rows)``; priors are not scaled.
+        """
+        import jax.numpy as jnp
+        from numpyro import handlers
+        from numpyro.infer.util import potential_energy
+
+        rows = jnp.asarray(rows)
+        n = self.observation_rows()
+        plates = {s.name + "_rows": rows for s in self.sites if s.role == OBSERVED and s.shape and s.shape[0] == n}
+        model = handlers.substitute(self.numpyro_model, data=plates)
+        return -potential_energy(model, (self.data,), {}, unconstrained)
+
+    def sample_prior(self, key, num_draws: int) -> dict:
+        """Draws of every parameter, derived quantity and observed site from the prior predictive."""
+        from numpyro.infer import Predictive
+        flat = [s.name for s in self.sites if s.flat_prior]
+        if flat:
+            from probdsl.errors import ProbdslError
+            raise ProbdslError(f"cannot simulate from improper `flat()` priors: {', '.join(flat)}")
+        draws = Predictive(self.numpyro_model, num_samples=num_draws)(key, self.data, predict=True)
+        return {k: v for k, v in draws.items() if not k.endswith("__u")}
+
+    def simulate(self, key, params: dict) -> dict:
+        """Observed sites (and generated quantities) simulated at each draw of ``params`` (leading axis = draw)."""
+        from numpyro.infer import Predictive
+        out = Predictive(self.numpyro_model, posterior_samples=params)(key, self.data, predict=True)
+        return {k: v for k, v in out.items() if k not in params and not k.endswith("__u")}
+
+    def forward(self, params: dict) -> dict:
+        """The mean of each likelihood at one set of (constrained) parameter values."""
+        from numpyro import handlers
+        trace = handlers.trace(handlers.substitute(handlers.seed(self.numpyro_model, 0), data=params)).get_trace(
+            self.data)
+        return {name: site["fn"].mean for name, site in trace.items()
+                if site["type"] == "sample" and site.get("is_observed")}
+
+    def log_likelihood(self, samples: dict) -> dict:
+        """Pointwise log likelihood of every observed site for each draw in ``samples``."""
+        from numpyro.infer import log_likelihood
+        observed = {s.name for s in self.sites if s.role == OBSERVED}
+        out = log_likelihood(self.numpyro_model, samples, self.data)
+        return {k: v for k, v in out.items() if k in observed}
 
     def explain_nonfinite(self, params: dict) -> str | None:
         """The first statement whose log density is not finite at ``params`` (for init failures)."""

@@ -106,3 +106,36 @@ def normal_normal(y: np.ndarray, prior_sd: float = 10.0) -> FakeModel:
     ]
     data = {"N": n, "y": np.asarray(y, dtype=np.float32), "prior_sd": prior_sd}
     return FakeModel("normal_normal", "// normal-normal\n", sites, {"obs": list(range(n))}, data, _normal_normal_fn)
+
+
+def fabricated_fit(model: FakeModel | None = None, chains: int = 4, draws: int = 100, seed: int = 0,
+                   divergences: int = 0, saturated: int = 0, chain_offsets: float = 0.0, max_treedepth: int = 10):
+    """A posterior ``InferenceData`` of eight schools built from random draws (no sampling).
+
+    ``divergences`` and ``saturated`` transitions are marked in sample_stats;
+    ``chain_offsets`` shifts ``mu`` by that much per chain (a bad r_hat).
+    """
+    from probdsl.results.inference_data import build_inference_data
+
+    model = model or eight_schools()
+    rng = np.random.default_rng(seed)
+    shape = (chains, draws)
+    mu = rng.normal(4.0, 3.0, shape) + chain_offsets * np.arange(chains)[:, None]
+    tau = np.abs(rng.normal(0.0, 3.0, shape))
+    eta = rng.normal(0.0, 1.0, shape + (8,))
+    theta = mu[..., None] + tau[..., None] * eta
+    flags = np.zeros(chains * draws, bool)
+    flags[:divergences] = True
+    depth = np.full(chains * draws, 3)
+    depth[:saturated] = max_treedepth
+    sigma, y = model.data["sigma"], model.data["y"]
+    stats = {
+        "diverging": flags.reshape(shape), "energy": rng.normal(50, 3, shape), "step_size": np.full(shape, 0.4),
+        "tree_depth": depth.reshape(shape), "n_steps": 2 ** depth.reshape(shape) - 1,
+        "lp": rng.normal(-45, 3, shape), "acceptance_rate": rng.uniform(0.6, 1.0, shape),
+    }
+    log_lik = {"y": -0.5 * ((y - theta) / sigma) ** 2 - np.log(sigma * np.sqrt(2 * np.pi))}
+    predictive = {"y": rng.normal(theta, sigma)}
+    posterior = {"mu": mu, "tau": tau, "eta": eta, "theta": theta, "theta_max": theta.max(-1)}
+    config = {"method": "nuts", "chains": chains, "draws": draws, "max_treedepth": max_treedepth, "seed": seed}
+    return build_inference_data(model, posterior, stats, log_lik, predictive, config, seed)

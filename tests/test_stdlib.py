@@ -358,7 +358,7 @@ CASES = {
     "zeros_int_array": [([A("int", 3)], lambda n: np.zeros(n, int))],
     "ones_int_array": [([A("int", 3)], lambda n: np.ones(n, int))],
     "uniform_simplex": [([A("int", 4)], lambda n: np.full(4, 0.25))],
-    "linspaced_vector": [([A("int", 5), A("real", 0.0), A("real", 1.0)], np.linspace)],
+    "linspaced_vector": [([A("int", 5), A("real", 0.0), A("real", 1.0)], lambda n, a, b: np.linspace(a, b, n))],
     "linspaced_row_vector": [([A("int", 3), A("int", 1), A("int", 2)], lambda n, a, b: np.linspace(a, b, n))],
     "linspaced_array": [([A("int", 3), A("real", -1.0), A("real", 1.0)], lambda n, a, b: np.linspace(a, b, n))],
     "one_hot_vector": [([A("int", 4), A("int", 2)], lambda n, k: np.eye(n)[k - 1])],

@@ -193,11 +193,21 @@ class ModelBuilder:
         batch = value.shape[: value.ndim - spec.event_rank] if spec.event_rank else value.shape
         if tuple(d.batch_shape) != tuple(batch):
             d = d.expand(batch)
-        obs = None if predict else value - spec.offset
         if batch:
-            with numpyro.plate(term.site + "_rows", batch[0], dim=-len(batch)):
-                return numpyro.sample(term.site, d, obs=obs)
-        return numpyro.sample(term.site, d, obs=obs)
+            with numpyro.plate(term.site + "_rows", batch[0], dim=-len(batch)) as rows:
+                if rows.shape[0] != batch[0]:  # a minibatch: rows substituted by the caller, density rescaled
+                    value, d = self.subsample(value, args, nodes, spec, lhs_type, rows, batch)
+                return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
+        return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
+
+    def subsample(self, value, args, nodes, spec, lhs_type, rows, batch):
+        """Keep only ``rows`` of the observation dimension in the value and every per-row argument."""
+        args = [jnp.take(a, rows, axis=0) if jnp.ndim(a) > spec.event_rank and jnp.shape(a)[0] == batch[0] else a for a in args]
+        d = self.ev.make(spec, nodes, args, lhs_type)
+        sub_batch = (rows.shape[0],) + tuple(batch[1:])
+        if tuple(d.batch_shape) != sub_batch:
+            d = d.expand(sub_batch)
+        return jnp.take(value, rows, axis=0), d
 
     def factor_value(self, term: DensityTerm, env):
         if isinstance(term.node, ast.Target):

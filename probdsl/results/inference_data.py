@@ -11,10 +11,9 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, OBSERVED, PARAM, TRANSFORMED_DATA, ModelLike, SiteInfo
+from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike, SiteInfo
 
 POSTERIOR_ROLES = (PARAM, DETERMINISTIC, GENERATED)
-DATA_ROLES = (DATA, TRANSFORMED_DATA)
 
 
 def build_inference_data(
@@ -36,6 +35,7 @@ def build_inference_data(
         "sample_stats": _draws_dataset(model, sample_stats, None),
         "log_likelihood": _draws_dataset(model, log_lik, (OBSERVED,)),
         "posterior_predictive": _draws_dataset(model, posterior_predictive, (OBSERVED,)),
+        **_data_groups(model),
     }
     return _assemble(model, groups, config_dict, seed)
 
@@ -47,6 +47,7 @@ def build_prior_inference_data(
     groups = {
         "prior": _draws_dataset(model, prior, POSTERIOR_ROLES),
         "prior_predictive": _draws_dataset(model, prior, (OBSERVED,)),
+        **_data_groups(model),
     }
     return _assemble(model, groups, config_dict, seed)
 
@@ -61,8 +62,7 @@ def build_predictions_inference_data(
         "predictions": _draws_dataset(model, predictions, (OBSERVED, DETERMINISTIC, GENERATED)),
         "predictions_constant_data": _static_dataset(model, model.constant_data()),
     }
-    groups = {name: ds for name, ds in groups.items() if ds.data_vars}
-    return az.InferenceData(attrs=provenance_attrs(model, config_dict, seed), **groups)
+    return _assemble(model, groups, config_dict, seed)
 
 
 def provenance_attrs(model: ModelLike, config_dict: Mapping[str, Any], seed: int) -> dict[str, Any]:
@@ -85,18 +85,24 @@ def provenance_attrs(model: ModelLike, config_dict: Mapping[str, Any], seed: int
     }
 
 
-def data_groups(model: ModelLike) -> dict[str, xr.Dataset]:
-    """``observed_data`` and ``constant_data`` of a bound model (empty ones left out)."""
-    groups = {
+def recorded_config(idata) -> dict[str, Any]:
+    """The configuration recorded in a result's ``config`` attribute ({} when absent)."""
+    try:
+        return json.loads(idata.attrs.get("config", "{}"))
+    except json.JSONDecodeError:
+        return {}
+
+
+def _data_groups(model: ModelLike) -> dict[str, xr.Dataset]:
+    return {
         "observed_data": _static_dataset(model, model.observed_data()),
         "constant_data": _static_dataset(model, model.constant_data()),
     }
-    return {name: ds for name, ds in groups.items() if ds.data_vars}
 
 
 def _assemble(model: ModelLike, groups: dict[str, xr.Dataset], config_dict, seed) -> az.InferenceData:
+    """An ``InferenceData`` of the non-empty ``groups`` with provenance attributes."""
     groups = {name: ds for name, ds in groups.items() if ds.data_vars}
-    groups.update(data_groups(model))
     return az.InferenceData(attrs=provenance_attrs(model, config_dict, seed), **groups)
 
 
@@ -104,7 +110,7 @@ def _draws_dataset(model: ModelLike, values: Mapping[str, Any], roles: tuple[str
     """A dataset of ``(chain, draw, ...)`` arrays; ``roles`` keeps only sites with these roles."""
     sites = {s.name: s for s in model.sites}
     if roles is not None:
-        values = {k: v for k, v in values.items() if k in sites and sites[k].role in roles}
+        values = {s.name: values[s.name] for s in model.sites if s.role in roles and s.name in values}
     builder = _DatasetBuilder(model.coords)
     if values:
         chains, draws = np.shape(next(iter(values.values())))[:2]

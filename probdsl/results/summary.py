@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
 import pandas as pd
+
+from probdsl.results.inference_data import recorded_config
 
 COLUMNS = ["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "ess_tail", "r_hat", "mcse_mean"]
 RHAT_MAX = 1.01
@@ -35,7 +36,7 @@ def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | No
         return []
     stats = idata.sample_stats
     if max_treedepth is None:
-        max_treedepth = _recorded_config(idata).get("max_treedepth", DEFAULT_MAX_TREEDEPTH)
+        max_treedepth = recorded_config(idata).get("max_treedepth", DEFAULT_MAX_TREEDEPTH)
     summary = summarize(idata) if summary is None else summary
     n_chains = idata.posterior.sizes["chain"]
     found = [
@@ -88,10 +89,3 @@ def _names_warning(mask: pd.Series, text: str) -> str | None:
         return None
     shown = ", ".join(names[:MAX_NAMES]) + (f" and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else "")
     return f"{text}: {shown}"
-
-
-def _recorded_config(idata) -> dict:
-    try:
-        return json.loads(idata.attrs.get("config", "{}"))
-    except json.JSONDecodeError:
-        return {}

@@ -105,6 +105,7 @@ def resolve(program: ast.Program, bag: DiagnosticBag) -> Resolved:
     names: dict[str, NameInfo] = {}
     terms: list[DensityTerm] = []
     _collect(program.statements, (), names, terms, bag)
+    _declare_implicit_sizes(program, names)
     _check_unknown(program, names, terms, bag)
     _attach_terms(names, terms, bag)
     order = _sort(names, terms, bag)
@@ -115,10 +116,6 @@ def resolve(program: ast.Program, bag: DiagnosticBag) -> Resolved:
 def _define(names, info: NameInfo, bag: DiagnosticBag) -> None:
     if info.name in RESERVED or info.name.startswith("_"):
         bag.error("E105", f"`{info.name}` is a reserved name", info.span, hint="choose another name")
-        return
-    if distributions.lookup(info.name) or functions.lookup(info.name):
-        bag.error("E105", f"`{info.name}` is the name of a built-in function or distribution", info.span,
-                  hint="choose another name")
         return
     previous = names.get(info.name)
     if previous is not None:
@@ -190,6 +187,22 @@ def _collect(statements, loops, names, terms, bag) -> None:
             if outer & {l.var for l in loops}:
                 bag.error("E110", "loop bounds cannot depend on an enclosing loop variable", stmt.lower.span)
             _collect(stmt.body, loops + (stmt,), names, terms, bag)
+
+
+def _declare_implicit_sizes(program, names) -> None:
+    """A size name used in a data declaration but never declared is an implicit `data int<lower=0>`.
+
+    Its value then comes from the data, or from the length of the first array declared with it.
+    """
+    for stmt in program.statements:
+        if not (isinstance(stmt, ast.Declaration) and stmt.role == "data"):
+            continue
+        for size in stmt.type.sizes + stmt.type.array_sizes:
+            if isinstance(size, ast.Variable) and size.name not in names and not size.name.startswith("_"):
+                zero = ast.Number(0, "0", size.span)
+                spec = ast.TypeSpec("int", (), (), (ast.Bound("lower", zero, size.span),), size.span)
+                decl = ast.Declaration("data", spec, size.name, None, None, size.span, size.span)
+                names[size.name] = NameInfo(size.name, "data", decl, size.span)
 
 
 def _check_unknown(program, names, terms, bag) -> None:
