@@ -227,7 +227,8 @@ class BoundModel:
 
     def constant_data(self) -> dict[str, np.ndarray]:
         observed = {t.site for t in self.checked.resolved.terms if t.kind == "observed"}
-        return {k: np.asarray(v) for k, v in self.bound.values.items() if k not in observed}
+        # sizes are dims of the results (coords), not data variables
+        return {k: np.asarray(v) for k, v in self.bound.values.items() if k not in observed and k not in self.coords}
 
     def data_hash(self) -> str:
         digest = hashlib.sha256()

@@ -6,6 +6,7 @@ Works with any matplotlib backend (nothing is shown); the CLI selects Agg.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -21,7 +22,9 @@ def plot(idata, kind: str, out_path: str | os.PathLike) -> None:
         raise UsageError(Diagnostic("E504", f"unknown plot kind `{kind}`", hint=f"choose one of: {', '.join(KINDS)}"))
     import matplotlib.pyplot as plt
 
-    axes = _draw(idata, kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        axes = _draw(idata, kind)
     figure = np.ravel(axes)[0].figure
     try:
         with atomic_path(out_path) as tmp:

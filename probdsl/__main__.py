@@ -1,0 +1,5 @@
+"""`python -m probdsl` runs the CLI."""
+
+from probdsl.cli import main
+
+main()

@@ -1,0 +1,43 @@
+"""End to end through the CLI: fit -> netCDF -> ArviZ; bad models exit 1 with a located message."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import arviz as az
+
+ROOT = Path(__file__).parent.parent
+CLI = [sys.executable, "-m", "probdsl"]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run(CLI + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_fit_writes_inference_data(tmp_path):
+    out = tmp_path / "es.nc"
+    result = run("fit", "examples/eight_schools/eight_schools.pdl", "examples/eight_schools/eight_schools.json",
+                 "--chains", 2, "--warmup", 200, "--draws", 200, "--seed", 3, "--out", out, "--quiet")
+    assert result.returncode in (0, 3), result.stderr
+    idata = az.from_netcdf(out)
+    for group in ("posterior", "sample_stats", "log_likelihood", "posterior_predictive", "observed_data"):
+        assert group in idata.groups(), group
+    assert list(idata.posterior["theta"].coords["J"].values) == list(range(1, 9))
+    assert idata.attrs["seed"] == 3 and "model_source" in idata.attrs
+    assert "mu" in result.stdout
+
+
+def test_bad_model_exits_1_with_location(tmp_path):
+    bad = tmp_path / "bad.pdl"
+    bad.write_text("param real mu ~ normal(0, 1);\ny ~ normal(mu, sigmaa);\n")
+    result = run("check", bad)
+    assert result.returncode == 1
+    assert f"{bad}:2:1" in result.stderr or f"{bad}:2:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_compile_emit_python():
+    result = run("compile", "examples/eight_schools/eight_schools.pdl", "--emit", "python")
+    assert result.returncode == 0, result.stderr
+    assert "def model(data, predict=False):" in result.stdout
+    compile(result.stdout, "emitted", "exec")
