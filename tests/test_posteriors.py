@@ -69,7 +69,9 @@ def reference_table(posterior: str, idata) -> list[tuple]:
     return rows
 
 
-@pytest.mark.parametrize("posterior", REFERENCE)
+# kidiq runs in the default suite; the others (about a minute each on 2 cores) with `-m slow`.
+@pytest.mark.parametrize("posterior", [p if p == "kidiq-kidscore_momiq" else pytest.param(p, marks=pytest.mark.slow)
+                                       for p in REFERENCE])
 def test_reference_posterior(posterior):
     folder = HERE / "posteriordb" / posterior
     settings = dict(SETTINGS, x64=True, warmup=1000)

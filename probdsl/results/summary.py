@@ -84,7 +84,7 @@ def _count_warning(stats, name: str, predicate, text: str) -> str | None:
 
 
 def _names_warning(mask: pd.Series, text: str) -> str | None:
-    names = list(mask.index[mask.fillna(False).astype(bool)])
+    names = list(mask.index[mask.to_numpy(dtype=bool)])  # NaN compares False: constant quantities pass
     if not names:
         return None
     shown = ", ".join(names[:MAX_NAMES]) + (f" and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else "")
