@@ -82,12 +82,12 @@ def load_fit_model(idata) -> CompiledModel:
 
 def predict(idata, data, seed: int | None = None):
     """Posterior predictive draws for new data, using the posterior draws in ``idata``."""
-    from probdsl.backends.predict import predict_new
+    from probdsl.backends.nuts import predict as predict_draws
 
     compiled = load_fit_model(idata)
     levels = json.loads(idata.attrs.get("factor_levels", "{}"))
     bound = compiled.bind(data, levels=levels)
-    return predict_new(bound, idata, seed)
+    return predict_draws(bound, idata, seed)
 
 
 __all__ = ["BoundModel", "CompiledModel", "compile", "compile_file", "fit", "format_file", "load_fit_model", "predict"]

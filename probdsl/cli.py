@@ -122,8 +122,10 @@ def check(model: ModelArg, data: DataArgs = None) -> None:
     from probdsl.model_interface import PARAM
 
     compiled = api.compile_file(model)
-    target = compiled.bind(list(data)) if data else compiled
-    params = [s.name for s in target.sites if s.role == PARAM]
+    if data:
+        compiled.bind(list(data))
+    resolved = compiled.resolved
+    params = [name for name in resolved.order if resolved.names[name].role == PARAM]
     listed = f": {', '.join(params)}" if params else ""
     typer.echo(f"ok: {model} ({len(params)} parameter{'' if len(params) == 1 else 's'}{listed})")
 

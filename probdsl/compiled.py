@@ -239,6 +239,11 @@ class BoundModel:
             digest.update(value.tobytes())
         return digest.hexdigest()
 
+    def result_attrs(self) -> dict:
+        """Extra root attributes of a fit, needed to rebuild the model for `predict`."""
+        import json
+        return {"factor_levels": json.dumps(self.bound.levels), "model_file": self.compiled.file}
+
     def site(self, name: str) -> SiteInfo:
         return next(s for s in self.sites if s.name == name)
 

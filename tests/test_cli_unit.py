@@ -21,7 +21,9 @@ runner = CliRunner()
 
 class FakeCompiled:
     def __init__(self):
-        self.sites = eight_schools().sites
+        sites = eight_schools().sites
+        self.resolved = types.SimpleNamespace(order=[s.name for s in sites],
+                                              names={s.name: types.SimpleNamespace(role=s.role) for s in sites})
         self.bound_with = None
 
     def bind(self, data_paths):
@@ -190,10 +192,14 @@ def test_fit_bad_options_exit_2(api, model_file, args, fragment):
     assert result.exit_code == 2 and fragment in result.stderr
 
 
-def test_check(api, model_file):
+def test_check(api, model_file, tmp_path):
     result = invoke("check", model_file)
     assert result.exit_code == 0
     assert result.stdout.strip() == f"ok: {model_file} (3 parameters: mu, tau, eta)"
+    assert api.compiled.bound_with is None
+    data = tmp_path / "d.json"
+    data.write_text("{}")
+    assert invoke("check", model_file, data).exit_code == 0 and api.compiled.bound_with == [data]
 
 
 def test_compile_emit_python(api, model_file):

@@ -146,3 +146,26 @@ def test_plot_writes_png(tmp_path, kind):
 def test_plot_unknown_kind_lists_the_kinds(tmp_path):
     with pytest.raises(UsageError, match="trace, rank, forest, ppc"):
         plot(fabricated_fit(), "violin", tmp_path / "x.png")
+
+
+def test_model_result_attrs_are_added_to_the_root_attributes():
+    class WithAttrs(type(eight_schools())):
+        def result_attrs(self):
+            return {"factor_levels": "{}", "model_file": "es.pdl"}
+
+    model = eight_schools()
+    model.__class__ = WithAttrs
+    idata = build_inference_data(model, {"mu": np.zeros((1, 2))}, {}, {}, {}, {}, 0)
+    assert idata.attrs["model_file"] == "es.pdl" and idata.attrs["model_source"] == model.source
+
+
+def test_summarize_picks_the_draws_a_file_has():
+    import arviz as az
+
+    from probdsl.errors import ProbdslError
+
+    fit = fabricated_fit(chains=2, draws=30)
+    only_predictive = az.InferenceData(posterior_predictive=fit.posterior_predictive)
+    assert list(summarize(only_predictive).index[:1]) == ["y[Choate]"]
+    with pytest.raises(ProbdslError, match="nothing to summarise"):
+        summarize(az.InferenceData(observed_data=fit.observed_data))

@@ -184,10 +184,13 @@ def _nonfinite_init_error(model: ModelLike, key) -> RuntimeModelError:
 
 
 def _one_prior_draw(model: ModelLike, key) -> dict[str, np.ndarray]:
-    from numpyro.infer import Predictive
+    """Parameter values drawn from the prior (uniform on the unconstrained scale for flat priors)."""
+    from numpyro import handlers
+    from numpyro.infer import init_to_sample
 
-    drawn = Predictive(model.numpyro_model, num_samples=1, return_sites=sorted(_names(model, PARAM)))(key, model.data)
-    return {k: v[0] for k, v in _to_numpy(drawn).items()}
+    drawn = handlers.substitute(handlers.seed(model.numpyro_model, key), substitute_fn=init_to_sample)
+    trace = handlers.trace(drawn).get_trace(model.data)
+    return {k: np.asarray(trace[k]["value"]) for k in _names(model, PARAM) if k in trace}
 
 
 def _init_strategy(init):

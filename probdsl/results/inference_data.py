@@ -66,14 +66,20 @@ def build_predictions_inference_data(
 
 
 def provenance_attrs(model: ModelLike, config_dict: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    """Root attributes recording how a result was produced."""
+    """Root attributes recording how a result was produced.
+
+    A model with a ``result_attrs() -> dict`` method (optional, checked with hasattr)
+    adds its own attributes (netCDF-compatible values: str, int, float).
+    """
     import jax
     import numpyro
 
     from probdsl import __version__
 
     versions = {"numpyro": numpyro.__version__, "jax": jax.__version__, "arviz": az.__version__, "numpy": np.__version__}
+    extra = model.result_attrs() if hasattr(model, "result_attrs") else {}
     return {
+        **extra,
         "model_name": model.name,
         "model_source": model.source,
         "data_hash": model.data_hash(),

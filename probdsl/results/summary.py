@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from probdsl.errors import Diagnostic, ProbdslError
 from probdsl.results.inference_data import recorded_config
 
 COLUMNS = ["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "ess_tail", "r_hat", "mcse_mean"]
@@ -14,13 +15,18 @@ RHAT_MAX = 1.01
 ESS_PER_CHAIN = 100
 DEFAULT_MAX_TREEDEPTH = 10
 MAX_NAMES = 10
+SUMMARY_GROUPS = ("predictions", "posterior", "prior", "posterior_predictive")
 
 
 def summarize(idata, var_names: list[str] | None = None) -> pd.DataFrame:
-    """Summary statistics of the posterior (or the prior, for a prior-only result)."""
+    """Summary statistics of the draws: the predictions of a ``predict`` result, else the
+    posterior, else the prior, else the posterior predictive."""
     import arviz as az
 
-    group = "posterior" if "posterior" in idata.groups() else "prior"
+    group = next((g for g in SUMMARY_GROUPS if g in idata.groups()), None)
+    if group is None:
+        raise ProbdslError(Diagnostic("E506", f"nothing to summarise: the file has none of the groups "
+                                              f"{', '.join(SUMMARY_GROUPS)}"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = az.summary(idata, group=group, var_names=var_names, hdi_prob=0.94, round_to="none")
