@@ -4,6 +4,20 @@ from probdsl.errors import DataError, ModelError, ProbdslError, RuntimeModelErro
 
 __version__ = "0.1.0"
 
+
+def compile(path_or_source):  # noqa: A001 - the natural name for the entry point
+    """Compile a model file (a Path, or a str ending in .pdl) or model source text."""
+    from probdsl.api import compile as _compile
+
+    return _compile(path_or_source)
+
+
+def fit(model, data=None, **options):
+    """Compile if needed, bind ``data`` and run inference; returns ArviZ InferenceData."""
+    from probdsl.api import fit as _fit
+
+    return _fit(model, data, **options)
+
 __all__ = [
     "DataError",
     "ModelError",
@@ -12,4 +26,6 @@ __all__ = [
     "SyntaxErrorPdl",
     "UsageError",
     "__version__",
+    "compile",
+    "fit",
 ]

@@ -265,6 +265,8 @@ class Emitter:
             return f"({a} {simple[op]} {b})"
         if op == "%":
             return f"jnp.fmod({a}, {b})"
+        if op == "%/%":
+            return f"jnp.trunc(jnp.asarray({a}) / {b}).astype(jnp.asarray({a}).dtype)"
         if op == "\\":
             return f"jnp.linalg.solve({a}, {b})"
         if op in ("^", ".^"):
@@ -311,7 +313,8 @@ class Emitter:
         spec = functions.lookup(e.name)
         args = [self.expr(a) for a in e.args]
         if spec is not None:
-            return spec.source.format(*args)
+            infos = [functions.ArgInfo(self.type_of(a), None, None) for a in e.args]
+            return spec.render(infos, args)
         base = _dist_base(e.name)
         dspec = distributions.lookup(base)
         suffix = e.name[len(base):]

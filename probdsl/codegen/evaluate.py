@@ -94,6 +94,8 @@ class Evaluator:
             return a / b
         if op == "%":
             return jnp.fmod(a, b)
+        if op == "%/%":
+            return jnp.trunc(jnp.asarray(a) / b).astype(jnp.asarray(a).dtype)
         if op == "\\":
             return jnp.linalg.solve(a, b)
         if op == ".*":
@@ -153,7 +155,8 @@ class Evaluator:
         args = [self.expr(a, env) for a in e.args]
         spec = functions.lookup(e.name)
         if spec is not None:
-            return spec.impl(*args)
+            infos = [functions.ArgInfo(self.type_of(a), None, None) for a in e.args]
+            return spec.resolve(infos)[0](*args)
         base = _dist_base(e.name)
         dspec = distributions.lookup(base)
         suffix = e.name[len(base):]

@@ -33,8 +33,10 @@ import numpyro.distributions as dist
 
 from probdsl.sema.types import (
     INT,
+    INT_T,
     MATRIX,
     REAL,
+    REAL_T,
     ROW_VECTOR,
     SCALAR,
     UNKNOWN,
@@ -81,6 +83,13 @@ class Variant:
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """A built-in function.
+
+    ``result`` gives the result type of a call, or an error message;
+    ``impl``/``source`` take the arguments in Stan order (positions 1-based
+    as in Stan) and serve every call that no kind-specific variant matches.
+    """
+
     name: str
     signatures: tuple[str, ...]
     result: Callable[[list[ArgInfo]], Type | str]
@@ -118,6 +127,7 @@ def _compile(source: str, nargs: int) -> Callable:
 
 
 _SEQ = "a vector, row_vector or one-dimensional array"
+_SEQ_OR_MATRIX = "a vector, row_vector, matrix or one-dimensional array"
 
 
 def _is(t: Type, *kinds: str) -> bool:
@@ -220,7 +230,7 @@ def _reduction(keep_int: bool) -> Rule:
     def rule(args):
         t = args[0].type
         if not (_is_seq(t) or _is(t, MATRIX)):
-            return _found("a vector, row_vector, matrix or one-dimensional array", t)
+            return _found(_SEQ_OR_MATRIX, t)
         return scalar(INT if keep_int and t.is_int else REAL)
 
     return rule
@@ -231,16 +241,9 @@ def _seq_to(t: Type) -> Rule:
     return lambda args: t if _is_seq(args[0].type) else _found(_SEQ, args[0].type)
 
 
-def _same_as(pred: Callable[[Type], bool], what: str, base: str | None = None) -> Rule:
+def _same_as(pred: Callable[[Type], bool], what: str) -> Rule:
     """One argument satisfying ``pred``; the result has its type."""
-
-    def rule(args):
-        t = args[0].type
-        if not pred(t):
-            return _found(what, t)
-        return t if base is None else Type(base, t.kind, t.array_dims, t.elem_dims)
-
-    return rule
+    return lambda args: args[0].type if pred(args[0].type) else _found(what, args[0].type)
 
 
 def _square(t: Type) -> Size | str:
@@ -263,9 +266,6 @@ def _square_to(make: Callable[[Size], Type]) -> Rule:
 
 def _dims1(t: Type) -> Size:
     return t.dims[0]
-
-
-REAL_T, INT_T = scalar(REAL), scalar(INT)
 
 
 def _dot(args):
@@ -388,9 +388,11 @@ def _one_hot(make: Callable[[Size], Type]) -> Rule:
 
 
 def _numel(t: Type) -> Size:
-    out = literal(1)
-    for d in t.dims:
-        out = d if out == literal(1) else _arith("*", out, d)
+    """The total number of elements."""
+    dims = t.dims or (literal(1),)
+    out = dims[0]
+    for d in dims[1:]:
+        out = _arith("*", out, d)
     return out
 
 
@@ -398,7 +400,7 @@ def _flatten_to(make: Callable[[Size], Type]) -> Rule:
     def rule(args):
         t = args[0].type
         if not (_is_seq(t) or _is(t, MATRIX)):
-            return _found("a vector, row_vector, matrix or one-dimensional array", t)
+            return _found(_SEQ_OR_MATRIX, t)
         return make(_numel(t))
 
     return rule
@@ -415,7 +417,7 @@ def _to_matrix(args):
             return matrix(t.array_dims[0], t.elem_dims[0])
         return _found("a vector, row_vector, matrix, 2-D array or array of row_vectors", t)
     if not (_is_seq(t) or _is(t, MATRIX)):
-        return _found("a vector, row_vector, matrix or one-dimensional array", t)
+        return _found(_SEQ_OR_MATRIX, t)
     sizes = _sizes(args[1:])
     if isinstance(sizes, str):
         return sizes
@@ -634,10 +636,6 @@ def _diagonal(args):
     return vector(UNKNOWN)
 
 
-def _singular_values(args):
-    return _diagonal(args)
-
-
 def _choose(args):
     return _ints(args) or INT_T
 
@@ -768,7 +766,7 @@ _CONSTANTS = {
     "machine_precision": "jnp.finfo(jnp.float64).eps",
 }
 
-_MV, _RV, _MAT, _VM = "vector", "row_vector", "matrix", "vector|matrix"
+_VEC, _ROW, _MAT, _VEC_MAT = "vector", "row_vector", "matrix", "vector|matrix"
 
 _SPECS = [
     *(_fn(n, "real {0}()", _const(REAL_T), s, (0, 0)) for n, s in _CONSTANTS.items()),
@@ -846,21 +844,21 @@ _SPECS = [
         _distance, "(lambda x, y: jnp.sqrt(jnp.sum(jnp.square(1.0 * x - y))))({0}, {1})", (2, 2)),
     _fn("columns_dot_product", ("row_vector columns_dot_product(T x, T y) for a vector, row_vector or matrix T"),
         _dot_by(1, True), "jnp.sum(jnp.multiply({0}, {1}), axis=0)", (2, 2),
-        [((_MV, _MV), "jnp.sum(jnp.multiply({0}, {1}), keepdims=True)"), ((_RV, _RV), "jnp.multiply({0}, {1})")]),
+        [((_VEC, _VEC), "jnp.sum(jnp.multiply({0}, {1}), keepdims=True)"), ((_ROW, _ROW), "jnp.multiply({0}, {1})")]),
     _fn("rows_dot_product", "vector rows_dot_product(T x, T y) for a vector, row_vector or matrix T",
         _dot_by(0, True), "jnp.sum(jnp.multiply({0}, {1}), axis=1)", (2, 2),
-        [((_MV, _MV), "jnp.multiply({0}, {1})"), ((_RV, _RV), "jnp.sum(jnp.multiply({0}, {1}), keepdims=True)")]),
+        [((_VEC, _VEC), "jnp.multiply({0}, {1})"), ((_ROW, _ROW), "jnp.sum(jnp.multiply({0}, {1}), keepdims=True)")]),
     _fn("columns_dot_self", "row_vector columns_dot_self(T x) for a vector, row_vector or matrix T",
         _dot_by(1, False), "jnp.sum(jnp.square({0}), axis=0)", (1, 1),
-        [((_MV,), "jnp.sum(jnp.square({0}), keepdims=True)"), ((_RV,), "jnp.square({0})")]),
+        [((_VEC,), "jnp.sum(jnp.square({0}), keepdims=True)"), ((_ROW,), "jnp.square({0})")]),
     _fn("rows_dot_self", "vector rows_dot_self(T x) for a vector, row_vector or matrix T",
         _dot_by(0, False), "jnp.sum(jnp.square({0}), axis=1)", (1, 1),
-        [((_MV,), "jnp.square({0})"), ((_RV,), "jnp.sum(jnp.square({0}), keepdims=True)")]),
+        [((_VEC,), "jnp.square({0})"), ((_ROW,), "jnp.sum(jnp.square({0}), keepdims=True)")]),
     # ---- sizes
     _fn("rows", "int rows(T x) for a vector, row_vector or matrix T", _rows_or_cols, "jnp.shape({0})[0]",
-        variants=[((_RV,), "1")]),
+        variants=[((_ROW,), "1")]),
     _fn("cols", "int cols(T x) for a vector, row_vector or matrix T", _rows_or_cols, "jnp.shape({0})[1]",
-        variants=[((_MV,), "1"), ((_RV,), "jnp.shape({0})[0]")]),
+        variants=[((_VEC,), "1"), ((_ROW,), "jnp.shape({0})[0]")]),
     _fn("num_elements", "int num_elements(T x): the total number of elements", _const(INT_T), "jnp.size({0})"),
     _fn("size", ("int size(T x): length of an array's outer dimension, a vector or row_vector",
                  "int size(matrix x): rows * cols", "int size(int|real x): 1"),
@@ -873,7 +871,7 @@ _SPECS = [
     _fn("rep_matrix", ("matrix[m, n] rep_matrix(real x, int m, int n)", "matrix[N, n] rep_matrix(vector[N] v, int n)",
                        "matrix[m, N] rep_matrix(row_vector[N] v, int m)"),
         _rep_matrix, "jnp.full(({1}, {2}), jnp.multiply({0}, 1.0))", (2, 3),
-        [((_MV, None), "jnp.tile(jnp.expand_dims({0}, 1), (1, {1}))"), ((_RV, None), "jnp.tile({0}, ({1}, 1))")]),
+        [((_VEC, None), "jnp.tile(jnp.expand_dims({0}, 1), (1, {1}))"), ((_ROW, None), "jnp.tile({0}, ({1}, 1))")]),
     _fn("rep_array", ("array[n] T rep_array(T x, int n)", "array[m, n] T rep_array(T x, int m, int n)",
                       "array[k, m, n] T rep_array(T x, int k, int m, int n)"),
         _rep_array, "(lambda x, n: jnp.broadcast_to(x, (n,) + jnp.shape(x)))({0}, {1})", (2, 4),
@@ -917,7 +915,7 @@ _SPECS = [
     _fn("to_matrix", ("matrix to_matrix(T x) for a vector, row_vector, matrix, array[,] real or array[] row_vector",
                       f"matrix[m, n] to_matrix(T x, int m, int n) for a matrix or {_SEQ} T (column-major fill)"),
         _to_matrix, f"{_F}", (1, 3),
-        [((_MV,), "jnp.reshape({0}, (-1, 1))"), ((_RV,), "jnp.reshape({0}, (1, -1))"),
+        [((_VEC,), "jnp.reshape({0}, (-1, 1))"), ((_ROW,), "jnp.reshape({0}, (1, -1))"),
          ((None,) * 3, f"jnp.transpose(jnp.reshape(jnp.ravel({_F}, order='F'), ({{2}}, {{1}})))")]),
     _fn("to_array_1d", "array[] T to_array_1d(C x): arrays row-major, matrices column-major", _to_array_1d,
         "jnp.ravel({0})", variants=[((_MAT,), "jnp.ravel({0}, order='F')")]),
@@ -930,7 +928,7 @@ _SPECS = [
     _fn("append_col", ("row_vector append_col(row_vector|real x, row_vector|real y)",
                        "matrix append_col(matrix|vector x, matrix|vector y)"), _append(False),
         "jnp.concatenate([jnp.atleast_1d({0}), jnp.atleast_1d({1})])", (2, 2),
-        [((_VM, _VM), "(lambda a, b: jnp.concatenate([jnp.reshape(a, (jnp.shape(a)[0], -1)),"
+        [((_VEC_MAT, _VEC_MAT), "(lambda a, b: jnp.concatenate([jnp.reshape(a, (jnp.shape(a)[0], -1)),"
                       " jnp.reshape(b, (jnp.shape(b)[0], -1))], axis=1))({0}, {1})")]),
     _fn("head", "T head(T v, int n): the first n elements of a vector, row_vector or array", _slice(1, 0),
         "(lambda v, n: v[:n])({0}, {1})", (2, 2)),
@@ -990,7 +988,7 @@ _SPECS = [
         "jnp.linalg.eigh({0})[0]"),
     _fn("eigenvectors_sym", "matrix[K, K] eigenvectors_sym(matrix[K, K] m), one per column",
         _square_to(lambda k: matrix(k, k)), "jnp.linalg.eigh({0})[1]"),
-    _fn("singular_values", "vector singular_values(matrix m), descending", _singular_values,
+    _fn("singular_values", "vector singular_values(matrix m), descending", _diagonal,
         "jnp.linalg.svd({0}, compute_uv=False)"),
     _fn("matrix_exp", "matrix[K, K] matrix_exp(matrix[K, K] m)", _square_to(lambda k: matrix(k, k)),
         "jsl.expm({0})"),
