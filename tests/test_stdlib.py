@@ -21,9 +21,10 @@ from probdsl.sema.types import Size, Type, literal  # noqa: E402
 from probdsl.stdlib import distributions as D  # noqa: E402
 from probdsl.stdlib import functions as F  # noqa: E402
 
-# Argument code that breaks any template not using its placeholders as call
-# arguments: a conditional expression has the lowest precedence.
+
 def _code(n):
+    """Argument code that breaks a template using a placeholder other than as a
+    call argument: a conditional expression has the lowest precedence."""
     return [f"a{i} if True else None" for i in range(n)]
 
 
@@ -31,6 +32,35 @@ def _eval(source, values):
     ns = {"jnp": jnp, "jax": jax, "dist": dist, "jsp": jsp, "jsl": jsl, "numpyro": numpyro}
     ns.update({f"a{i}": v for i, v in enumerate(values)})
     return eval(source, ns)  # noqa: S307 - our own template
+
+
+# Compiling, not running, dominates these tests, and op-by-op dispatch would
+# compile every operation on its own: each table is checked from one program
+# compiled at a low optimization level.
+_FAST = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def _compiled_all(inputs, fn):
+    """``{key: fn(key, inputs[key])}`` as one compiled program, and ``{key: exception}`` for keys that fail."""
+    errors = {}
+
+    def run(traced):
+        out = {}
+        for key, values in traced.items():
+            try:
+                out[key] = fn(key, values)
+            except Exception as e:  # noqa: BLE001 - reported by that key's own test
+                errors[key] = e
+        return out
+
+    return jax.jit(run).lower(inputs).compile(compiler_options=_FAST)(inputs), errors
+
+
+def _compiled(fn, *args):
+    """``fn(*args)`` compiled as one program; int arguments stay static."""
+    static = [i for i, a in enumerate(args) if isinstance(a, int)]
+    dynamic = [a for a in args if not isinstance(a, int)]
+    return jax.jit(fn, static_argnums=static).lower(*args).compile(compiler_options=_FAST)(*dynamic)
 
 
 # ====================================================================== distributions
@@ -125,8 +155,8 @@ def _jnp(args):
 
 
 def _implicit(spec, y):
-    y = jnp.asarray(y)
-    return [y.shape[-1] if name == "dim" else jnp.sum(y, -1) for name in spec.implicit]
+    """The implicit arguments of the cases (LKJ's ``dim`` is passed by its own tests)."""
+    return [jnp.sum(jnp.asarray(y), -1) for name in spec.implicit if name == "total"]
 
 
 def test_table_is_complete():
@@ -140,23 +170,29 @@ def test_table_is_complete():
         assert spec.variate in D.VARIATE_KINDS
 
 
-def _compiled(fn, *args):
-    """``fn(*args)`` as one compiled program (far cheaper than op-by-op dispatch); ints stay static."""
-    static = [i for i, a in enumerate(args) if isinstance(a, int)]
-    return jax.jit(fn, static_argnums=static)(*args)
+@functools.cache
+def _densities():
+    """(make, source) log densities of every case's values (Stan values less the offset)."""
+    inputs = {}
+    for name, (args, ys, _) in DIST_CASES.items():
+        spec, y = D.lookup(name), np.asarray(ys)
+        inputs[name] = (_jnp(args) + _implicit(spec, y), jnp.asarray(y) - spec.offset)
+
+    def log_probs(name, traced):
+        spec, (full, value) = D.lookup(name), traced
+        return spec.make(*full).log_prob(value), _eval(spec.render(_code(len(full))), full).log_prob(value)
+
+    return _compiled_all(inputs, log_probs)
 
 
 @pytest.mark.parametrize("name", sorted(DIST_CASES))
 def test_density_matches_scipy(name):
-    spec = D.lookup(name)
+    outputs, errors = _densities()
+    if name in errors:
+        raise errors[name]
     args, ys, ref = DIST_CASES[name]
-    y = np.asarray(ys)
-    full = _jnp(args) + _implicit(spec, y)
-    value = jnp.asarray(y) - spec.offset
-    source = spec.render(_code(len(full)))
-    got, from_source = _compiled(
-        lambda v, *a: (spec.make(*a).log_prob(v), _eval(source, a).log_prob(v)), value, *full)
-    np.testing.assert_allclose(got, [ref(yi, *args) for yi in y], rtol=1e-6, atol=1e-9)
+    got, from_source = outputs[name]
+    np.testing.assert_allclose(got, [ref(yi, *args) for yi in np.asarray(ys)], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(from_source, got, rtol=1e-12)
 
 
@@ -178,7 +214,8 @@ def test_lkj_normalizes(name):
     r = np.linspace(-1, 1, 2001)[1:-1]
     second = np.stack([r, np.sqrt(1 - r * r)] if cholesky else [r, np.ones_like(r)], -1)
     first = np.stack([np.ones_like(r), 0 * r if cholesky else r], -1)
-    lp = _compiled(lambda e, v: spec.make(e, 2).log_prob(v), jnp.asarray(eta), jnp.asarray(np.stack([first, second], -2)))
+    mats = jnp.asarray(np.stack([first, second], -2))
+    lp = _compiled(lambda e, v: spec.make(e, 2).log_prob(v), jnp.asarray(eta), mats)
     assert np.trapezoid(np.exp(lp), r) == pytest.approx(1.0, abs=1e-4)
     c = np.stack([_corr(SIGMA), _corr(W)])
     value = np.linalg.cholesky(c) if cholesky else c
@@ -229,18 +266,36 @@ SLOW_SAMPLERS = {
 }
 
 
+def _sampler_args(name):
+    """Stan arguments and the full argument list of a distribution to sample."""
+    if name in LKJ:
+        return (2.0,), [jnp.asarray(2.0), 3]
+    args, ys, _ = DIST_CASES[name]
+    return args, _jnp(args) + _implicit(D.lookup(name), np.asarray(ys)[0])
+
+
+def _draw(name, full):
+    return D.lookup(name).make(*full).sample(jax.random.PRNGKey(0), (40,))
+
+
+@functools.cache
+def _quick_draws():
+    """Draws of the quick samplers from one program; NumPyro samples multinomials only with a concrete total."""
+    names = [n for n in DIST_CASES if n not in SLOW_SAMPLERS and D.lookup(n).variate != "int_array"]
+    return _compiled_all({n: _sampler_args(n)[1] for n in names}, _draw)
+
+
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] * (n in SLOW_SAMPLERS))
                                   for n in sorted(DIST_CASES) + list(LKJ)])
 def test_samples_lie_in_support(name):
     spec = D.lookup(name)
-    if name in LKJ:
-        args, full = (2.0,), [jnp.asarray(2.0), 3]
-    else:
-        args, ys, _ = DIST_CASES[name]
-        full = _jnp(args) + _implicit(spec, np.asarray(ys)[0])
-    # op by op: NumPyro's jitted samplers (gamma, poisson...) are then compiled once for all distributions
-    draws = spec.make(*full).sample(jax.random.PRNGKey(0), (40,))
-    _check_support(spec, args, np.asarray(draws) + spec.offset)
+    args, full = _sampler_args(name)
+    draws, errors = _quick_draws()
+    if name in errors:
+        raise errors[name]
+    # the rest op by op, so that NumPyro's jitted samplers (gamma...) compile once for all distributions
+    y = draws[name] if name in draws else _draw(name, full)
+    _check_support(spec, args, np.asarray(y) + spec.offset)
 
 
 def test_lookup_and_suggest():
@@ -286,7 +341,8 @@ UNARY = {
     "inv_sqrt": (P3, lambda x: 1 / np.sqrt(x)), "inv_square": (P3, lambda x: 1 / x**2), "fabs": (V3, np.abs),
     "inv_logit": (V3, sp.expit), "logit": (U3, sp.logit), "log_inv_logit": (V3, lambda x: np.log(sp.expit(x))),
     "log1m_inv_logit": (V3, lambda x: np.log(1 - sp.expit(x))), "log1m": (U3, lambda x: np.log(1 - x)),
-    "log1m_exp": ([-0.1, -1.0, -5.0], lambda x: np.log(1 - np.exp(x))), "log1p_exp": (V3, lambda x: np.log1p(np.exp(x))),
+    "log1m_exp": ([-0.1, -1.0, -5.0], lambda x: np.log(1 - np.exp(x))),
+    "log1p_exp": (V3, lambda x: np.log1p(np.exp(x))),
     "inv_cloglog": (V3, lambda x: 1 - np.exp(-np.exp(x))), "Phi": (V3, st.norm.cdf),
     "Phi_approx": (V3, lambda x: sp.expit(0.07056 * x**3 + 1.5976 * x)), "inv_Phi": (U3, st.norm.ppf),
     "erf": (V3, sp.erf), "erfc": (V3, sp.erfc), "lgamma": (P3, sp.gammaln), "tgamma": ([0.4, 1.5, -1.5], sp.gamma),
@@ -417,15 +473,18 @@ CASES = {
     "append_col": [([A("row_vector", V3), A("row_vector", W3)], lambda a, b: np.append(a, b)),
                    ([A("matrix", np.array(M23).T), A("vector", V3)], lambda a, b: np.hstack([a, b[:, None]])),
                    ([A("vector", V3), A("vector", W3)], lambda a, b: np.stack([a, b], 1))],
-    "head": [([A("vector", V3), A("int", 2)], lambda v, n: v[:n]), ([A("vector[]", M23), A("int", 1)], lambda v, n: v[:n])],
+    "head": [([A("vector", V3), A("int", 2)], lambda v, n: v[:n]),
+             ([A("vector[]", M23), A("int", 1)], lambda v, n: v[:n])],
     "tail": [([A("row_vector", V3), A("int", 2)], lambda v, n: v[-n:])],
     "segment": [([A("int[]", [5, 6, 7, 8]), A("int", 2), A("int", 2)], lambda v, i, n: v[i - 1:i - 1 + n])],
     "col": [([A("matrix", M23), A("int", 2)], lambda m, j: m[:, j - 1])],
     "row": [([A("matrix", M23), A("int", 2)], lambda m, i: m[i - 1])],
     "block": [([A("matrix", M23), A("int", 1), A("int", 2), A("int", 2), A("int", 2)],
                lambda m, i, j, a, b: m[i - 1:i - 1 + a, j - 1:j - 1 + b])],
-    "sub_col": [([A("matrix", M23), A("int", 1), A("int", 3), A("int", 2)], lambda m, i, j, n: m[i - 1:i - 1 + n, j - 1])],
-    "sub_row": [([A("matrix", M23), A("int", 2), A("int", 2), A("int", 2)], lambda m, i, j, n: m[i - 1, j - 1:j - 1 + n])],
+    "sub_col": [([A("matrix", M23), A("int", 1), A("int", 3), A("int", 2)],
+                 lambda m, i, j, n: m[i - 1:i - 1 + n, j - 1])],
+    "sub_row": [([A("matrix", M23), A("int", 2), A("int", 2), A("int", 2)],
+                 lambda m, i, j, n: m[i - 1, j - 1:j - 1 + n])],
     "crossprod": [([A("matrix", M23)], lambda x: x.T @ x)],
     "tcrossprod": [([A("matrix", M23)], lambda x: x @ x.T)],
     "quad_form": [([A("matrix", SPD), A("vector", V3)], lambda a, b: b @ a @ b),
@@ -484,30 +543,20 @@ def test_function_table_is_complete():
 
 @functools.cache
 def _function_outputs():
-    """Every case's (impl, source) outputs, from one compiled program.
+    """(impl, source) outputs of every case.
 
-    Dispatching op by op would compile each operation on its own, many times
-    slower; tracing also proves the templates work on traced values.  Int
-    arguments stay static Python ints, as the code generator passes sizes.
-    A case that fails to trace keeps its exception for its own test.
+    Int arguments stay static Python ints, as the code generator passes
+    sizes; the rest are traced, which proves the templates work under jit.
     """
     calls = {(name, i): args for name in CASES for i, (args, _) in enumerate(CASES[name])}
-    traced = {key: [a[1] for a in args if not isinstance(a[1], int)] for key, args in calls.items()}
-    errors = {}
 
-    def run(traced):
-        out = {}
-        for key, args in calls.items():
-            spec, infos, it = F.lookup(key[0]), [a[0] for a in args], iter(traced[key])
-            values = [a[1] if isinstance(a[1], int) else next(it) for a in args]
-            try:
-                impl, _ = spec.resolve(infos)
-                out[key] = (impl(*values), _eval(spec.render(infos, _code(len(args))), values))
-            except Exception as e:  # noqa: BLE001 - reported by the case's own test
-                errors[key] = e
-        return out
+    def outputs(key, traced):
+        args, it = calls[key], iter(traced)
+        infos, values = [a[0] for a in args], [a[1] if isinstance(a[1], int) else next(it) for a in args]
+        impl, _ = F.lookup(key[0]).resolve(infos)
+        return impl(*values), _eval(F.lookup(key[0]).render(infos, _code(len(args))), values)
 
-    return jax.jit(run)(traced), errors
+    return _compiled_all({k: [a[1] for a in args if not isinstance(a[1], int)] for k, args in calls.items()}, outputs)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -189,9 +189,11 @@ class Emitter:
                 f"_u = numpyro.sample({name + '__u'!r}, Unconstrained({prior}, _transform))",
                 f"{var} = numpyro.deterministic({name!r}, _transform(_u))"]
 
-    def make(self, spec, arg_nodes, variate_type, loops=()) -> str:
+    def make(self, spec, arg_nodes, variate_type, loops=(), value: str | None = None) -> str:
         args = [self.over_loops(loops, self.expr(a)) for a in arg_nodes]
         for implicit in spec.implicit:
+            if implicit == "total":
+                args.append(f"jnp.sum(jnp.asarray({value}), axis=-1)")
             if implicit == "dim":
                 args.append(str(variate_type.dims[-1].value) if variate_type.dims[-1].value is not None
                             else self.size_label(variate_type.dims[-1]))
@@ -204,7 +206,7 @@ class Emitter:
     def observe(self, term) -> list[str]:
         spec = distributions.lookup(term.distribution.name)
         value = self.over_loops(term.loops, self.expr(term.lhs))
-        d = self.make(spec, term.distribution.args, self.type_of(term.lhs), term.loops)
+        d = self.make(spec, term.distribution.args, self.type_of(term.lhs), term.loops, "_value")
         offset = f" - {spec.offset}" if spec.offset else ""
         rank = f"jnp.ndim(_value) - {spec.event_rank}" if spec.event_rank else "jnp.ndim(_value)"
         return [
@@ -224,7 +226,7 @@ class Emitter:
             return f"jnp.sum({self.over_loops(term.loops, self.expr(term.node.value))})"
         spec = distributions.lookup(term.distribution.name)
         value = self.over_loops(term.loops, self.expr(term.lhs))
-        d = self.make(spec, term.distribution.args, self.type_of(term.lhs), term.loops)
+        d = self.make(spec, term.distribution.args, self.type_of(term.lhs), term.loops, value)
         offset = f" - {spec.offset}" if spec.offset else ""
         return f"jnp.sum({d}.log_prob(jnp.asarray({value}){offset}))"
 
@@ -325,7 +327,7 @@ class Emitter:
                 key = f"jax.random.fold_in({key}, {self.loop_var(loop)})"
             draw = f"{d}.sample(jax.random.fold_in({key}, {self.rng[id(e)]}))"
             return f"({draw} + {dspec.offset})" if dspec.offset else draw
-        d = self.make(dspec, e.args[1:], self.type_of(e.args[0]))
+        d = self.make(dspec, e.args[1:], self.type_of(e.args[0]), value=args[0])
         value = f"({args[0]} - {dspec.offset})" if dspec.offset else args[0]
         if suffix in ("_lpdf", "_lupdf", "_lpmf", "_lupmf"):
             return f"jnp.sum({d}.log_prob({value}))"

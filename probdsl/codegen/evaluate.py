@@ -165,7 +165,7 @@ class Evaluator:
             key = jax.random.fold_in(env[KEY], self.call_number(e))
             return d.sample(key) + dspec.offset
         value, params = args[0], args[1:]
-        d = self.make(dspec, list(e.args[1:]), params, self.type_of(e.args[0]))
+        d = self.make(dspec, list(e.args[1:]), params, self.type_of(e.args[0]), value)
         value = value - dspec.offset
         if suffix in ("_lpdf", "_lupdf", "_lpmf", "_lupmf"):
             return jnp.sum(d.log_prob(value))
@@ -180,14 +180,17 @@ class Evaluator:
         return self._call_numbers[id(e)]
 
     # ---- distributions --------------------------------------------------------
-    def make(self, spec, arg_nodes, args, variate_type):
-        """The NumPyro distribution of a Stan call, with implicit arguments added."""
+    def make(self, spec, arg_nodes, args, variate_type, value=None):
+        """The NumPyro distribution of a Stan call, with implicit arguments added.
+
+        ``dim`` is the size of one draw; ``total`` (multinomials) is the sum of the value.
+        """
         extra = []
         for implicit in spec.implicit:
             if implicit == "dim":
                 extra.append(variate_type.dims[-1].value)
             elif implicit == "total":
-                raise NotImplementedError("multinomial totals are supplied by the caller")
+                extra.append(jnp.sum(jnp.asarray(value), axis=-1))
         return spec.make(*args, *extra)
 
 

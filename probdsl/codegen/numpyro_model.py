@@ -189,7 +189,7 @@ class ModelBuilder:
             args = [self.ev.expr(a, env) for a in nodes]
         value = jnp.asarray(value)
         lhs_type = self.checked.expr_types[id(term.lhs)]
-        d = self.ev.make(spec, nodes, args, lhs_type)
+        d = self.ev.make(spec, nodes, args, lhs_type, value)
         batch = value.shape[: value.ndim - spec.event_rank] if spec.event_rank else value.shape
         if tuple(d.batch_shape) != tuple(batch):
             d = d.expand(batch)
@@ -203,7 +203,7 @@ class ModelBuilder:
     def subsample(self, value, args, nodes, spec, lhs_type, rows, batch):
         """Keep only ``rows`` of the observation dimension in the value and every per-row argument."""
         args = [jnp.take(a, rows, axis=0) if jnp.ndim(a) > spec.event_rank and jnp.shape(a)[0] == batch[0] else a for a in args]
-        d = self.ev.make(spec, nodes, args, lhs_type)
+        d = self.ev.make(spec, nodes, args, lhs_type, jnp.take(value, rows, axis=0))
         sub_batch = (rows.shape[0],) + tuple(batch[1:])
         if tuple(d.batch_shape) != sub_batch:
             d = d.expand(sub_batch)
@@ -217,7 +217,7 @@ class ModelBuilder:
         nodes = list(term.distribution.args)
         value, *args = self.ev.over_loops(
             term.loops, env, lambda scope: [self.ev.expr(term.lhs, scope)] + [self.ev.expr(a, scope) for a in nodes])
-        d = self.ev.make(spec, nodes, args, self.checked.expr_types[id(term.lhs)])
+        d = self.ev.make(spec, nodes, args, self.checked.expr_types[id(term.lhs)], value)
         return jnp.sum(d.log_prob(jnp.asarray(value) - spec.offset))
 
 

@@ -294,7 +294,7 @@ class Checker:
                 what = printer.expr(lhs) if lhs is not None else "the value"
                 self.bag.error("E152", f"`{name}` is a distribution over integers but `{what}` is `{lhs_t}`",
                                span, hint="declare integer data as `array[N] int y;`")
-            if spec.event_rank >= 1 and lhs_t.kind == SCALAR:
+            if lhs_t.rank < spec.event_rank or (spec.variate in ("vector", "matrix") and lhs_t.kind == SCALAR):
                 self.bag.error("E152", f"`{name}` is a distribution over {spec.variate}s but the value is `{lhs_t}`",
                                span)
         if spec.event_rank == 0:

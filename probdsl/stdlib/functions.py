@@ -14,8 +14,10 @@ that fix a shape (the ``N`` of ``rep_vector(x, N)``, the ``n`` of
 JAX stores a ``vector`` and a ``row_vector`` alike, as a 1-D array, and a
 function's arity may change its meaning (``max(x)`` against ``max(x, y)``),
 so a spec may carry :class:`Variant` templates chosen by the arguments' kinds
-and count; :meth:`FunctionSpec.resolve` picks the one for a call, and
-``source``/``impl`` are the general case.
+and count.  Call sites should use :meth:`FunctionSpec.render` (code) and
+:meth:`FunctionSpec.resolve` (implementation); ``source``/``impl`` are the
+general case, and ``impl`` alone also follows the argument count but cannot
+tell a vector from a row_vector.
 """
 
 from __future__ import annotations
@@ -239,6 +241,11 @@ def _reduction(keep_int: bool) -> Rule:
 def _seq_to(t: Type) -> Rule:
     """One vector, row_vector or one-dimensional array; the result is ``t``."""
     return lambda args: t if _is_seq(args[0].type) else _found(_SEQ, args[0].type)
+
+
+def _vec_to(t: Type) -> Rule:
+    """One vector or row_vector; the result is ``t``."""
+    return lambda args: t if _is(args[0].type, VECTOR, ROW_VECTOR) else _found("a vector or row_vector", args[0].type)
 
 
 def _same_as(pred: Callable[[Type], bool], what: str) -> Rule:
@@ -835,7 +842,7 @@ _SPECS = [
     _fn("dot_product", f"real dot_product(T1 x, T2 y) for {_SEQ}s of one size", _dot,
         f"jnp.dot({_F}, {{1}})", (2, 2)),
     _fn("dot_self", "real dot_self(T x) for a vector or row_vector T",
-        lambda args: REAL_T if _is(args[0].type, VECTOR, ROW_VECTOR) else _found("a vector or row_vector", args[0].type),
+        _vec_to(REAL_T),
         "(lambda x: jnp.dot(x, x))({0})"),
     _fn("squared_distance", ("real squared_distance(T1 x, T2 y) for vectors/row_vectors of one size",
                              "real squared_distance(real x, real y)"), _distance,
