@@ -10,6 +10,7 @@ data against it (sizes, types, constraints, supports) and returns a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -37,14 +38,6 @@ def _symbolic_size(e: ast.Expr) -> Size:
     if isinstance(e, ast.Number):
         return Size(None, int(e.value))
     return Size(printer.expr(e))
-
-
-def _constant(e: ast.Expr | None) -> float | None:
-    if isinstance(e, ast.Number):
-        return float(e.value)
-    if isinstance(e, ast.Unary) and e.op == "-" and isinstance(e.operand, ast.Number):
-        return -float(e.operand.value)
-    return None
 
 
 @dataclass
@@ -75,8 +68,8 @@ class CompiledModel:
                 t = declared_type(d.type, _symbolic_size)
             structure = d.type.kind if d.type.kind not in ("int", "real", "vector", "row_vector", "matrix",
                                                            "factor") else None
-            decls.append(DataDecl(d.name, t, d.span, _constant(d.type.bound("lower")),
-                                  _constant(d.type.bound("upper")), structure, d.type.kind == "factor"))
+            decls.append(DataDecl(d.name, t, d.span, ast.literal_value(d.type.bound("lower")),
+                                  ast.literal_value(d.type.bound("upper")), structure, d.type.kind == "factor"))
         return decls
 
     def bind(self, data=None, *, sizes: dict[str, int] | None = None,
@@ -112,13 +105,18 @@ class CompiledModel:
         return fit(self, data, prior=True, draws=draws, seed=seed)
 
 
-def _evaluate_transformed_data(checked: Checked, info, consts: dict[str, Any]):
+def _on_data(checked: Checked, consts: dict[str, Any], evaluate) -> np.ndarray:
+    """``evaluate(evaluator, env)`` over the data (and transformed data) values, as a NumPy array."""
     import jax.numpy as jnp
 
     from probdsl.codegen.evaluate import Evaluator
 
     env = {k: jnp.asarray(v) for k, v in consts.items()}
-    return np.asarray(Evaluator(checked).define(info, env))
+    return np.asarray(evaluate(Evaluator(checked), env))
+
+
+def _evaluate_transformed_data(checked: Checked, info, consts: dict[str, Any]):
+    return _on_data(checked, consts, lambda ev, env: ev.define(info, env))
 
 
 def compile_source(source: str, file: str = "<string>") -> CompiledModel:
@@ -201,20 +199,18 @@ class BoundModel:
             t = self.checked.expr_types[id(term.lhs)]
             spec = distributions.lookup(term.distribution.name)
             if term.loops:
-                shape = self.observed_value(term).shape
+                shape = self._observed[term.site].shape
                 t = Type(t.base, SCALAR, tuple(Size(f"{term.site}_dim_{i}", n) for i, n in enumerate(shape)))
             sites.append(SiteInfo(term.site, OBSERVED, tuple(d.value for d in t.dims), dims_for(term.site, t),
                                   term.span, "", term.distribution.name, spec.variate == "int"))
         return sites, coords
 
-    def observed_value(self, term) -> np.ndarray:
-        import jax.numpy as jnp
-
-        from probdsl.codegen.evaluate import Evaluator
-
-        ev = Evaluator(self.checked)
-        env = {k: jnp.asarray(v) for k, v in self.checked.consts.items()}
-        return np.asarray(ev.over_loops(term.loops, env, lambda scope: ev.expr(term.lhs, scope)))
+    @functools.cached_property
+    def _observed(self) -> dict[str, np.ndarray]:
+        """The value of every observed site (its left of `~`), computed once from the data."""
+        return {t.site: _on_data(self.checked, self.checked.consts,
+                                 lambda ev, env, t=t: ev.over_loops(t.loops, env, lambda scope: ev.expr(t.lhs, scope)))
+                for t in self.checked.resolved.terms if t.kind == "observed"}
 
     def sample_prior_or_init(self, key) -> dict:
         """One set of parameter values: a prior draw, or the middle of the support for `flat()` priors."""
@@ -223,7 +219,7 @@ class BoundModel:
         return self.constrain(info.param_info.z)
 
     def observed_data(self) -> dict[str, np.ndarray]:
-        return {t.site: self.observed_value(t) for t in self.checked.resolved.terms if t.kind == "observed"}
+        return dict(self._observed)
 
     def constant_data(self) -> dict[str, np.ndarray]:
         observed = {t.site for t in self.checked.resolved.terms if t.kind == "observed"}
@@ -256,7 +252,7 @@ class BoundModel:
                 continue
             spec = distributions.lookup(term.distribution.name)
             support = spec.support
-            value = self.observed_value(term)
+            value = self._observed[term.site]
             bad = np.zeros(value.shape, dtype=bool)
             if support.domain == "int":
                 bad |= value != np.round(value)
@@ -285,12 +281,7 @@ class BoundModel:
         names = {n.name for n in ast.walk(e) if isinstance(n, ast.Variable)}
         if any(self.checked.resolved.names[n].role not in (DATA, TRANSFORMED_DATA) for n in names):
             return None
-        import jax.numpy as jnp
-
-        from probdsl.codegen.evaluate import Evaluator
-
-        env = {k: jnp.asarray(v) for k, v in self.checked.consts.items()}
-        return np.asarray(Evaluator(self.checked).expr(e, env))
+        return _on_data(self.checked, self.checked.consts, lambda ev, env: ev.expr(e, env))
 
     # -- the compiled-model interface used by backends ----------------------------
     def observation_rows(self) -> int | None:
@@ -367,11 +358,6 @@ class BoundModel:
         """The first statement whose log density is not finite at ``params`` (for init failures)."""
         from probdsl.codegen.diagnose import first_nonfinite
         return first_nonfinite(self, params)
-
-    def with_data(self, data) -> "BoundModel":
-        """The same model bound to new data (for prediction): sizes re-checked, factor levels kept."""
-        observed = {t.site for t in self.checked.resolved.terms if t.kind == "observed"}
-        return self.compiled.bind(data, levels=self.bound.levels) if observed is not None else None
 
 
 def _support_text(spec) -> str:

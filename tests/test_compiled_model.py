@@ -127,3 +127,13 @@ def test_compile_never_executes_model_text(monkeypatch):
     monkeypatch.setattr(builtins, "eval", lambda *a, **k: calls.append(a))
     api.compile('data real x__import__;\nparam real os ~ normal(0, 1);\nz = os + 1;').python_source()
     assert calls == []
+
+
+def test_inline_prior_needing_the_variate_size():
+    """`lkj_corr_cholesky` takes its size from the parameter's declared type, also for an inline prior."""
+    model = api.compile("param cholesky_factor_corr[3] L ~ lkj_corr_cholesky(2); data vector[3] y;"
+                        "y ~ multi_normal_cholesky(rep_vector(0, 3), L);")
+    bound = model.bind({"y": [0.1, -0.2, 0.3]})
+    draws = bound.sample_prior(jax.random.PRNGKey(0), 200)
+    assert draws["L"].shape == (200, 3, 3)
+    np.testing.assert_allclose(np.linalg.norm(draws["L"], axis=-1), 1.0, rtol=1e-5)  # unit-length rows

@@ -36,7 +36,4 @@ def first_nonfinite(model, params: dict) -> str | None:
             what = "value" if bad_value else "log density"
             return f"{where}non-finite {what} at `{clean}`" + (
                 f" ({model.source.splitlines()[span.line - 1].strip()})" if span is not None else "")
-    for name, site in trace.items():
-        if site["type"] == "factor" or (site["type"] == "sample" and name.startswith("target_")):
-            pass
     return None

@@ -17,7 +17,7 @@ import re
 
 from probdsl.codegen import runtime_dists
 from probdsl.codegen.evaluate import rng_numbers
-from probdsl.codegen.numpyro_model import STRUCTURES, is_dynamic
+from probdsl.codegen.numpyro_model import STRUCTURES, is_dynamic, support_matches
 from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
 from probdsl.sema.check import Checked
 from probdsl.sema.resolve import FACTOR, OBSERVED, _dist_base
@@ -149,15 +149,12 @@ class Emitter:
         return self.expr(e)
 
     def param(self, info) -> list[str]:
-        from probdsl.codegen.numpyro_model import ModelBuilder
-
         decl, name, var = info.node, info.name, self.names[info.name]
         term = self.priors[name]
         shape = self.shape(name)
         rank = self.checked.types[name].rank
         support, lo, hi = self.support(decl)
-        event_dim = 1 if decl.type.kind in ("simplex", "ordered", "positive_ordered", "sum_to_zero_vector") else (
-            2 if decl.type.kind in STRUCTURES else 0)
+        event_dim = STRUCTURES[decl.type.kind][0].event_dim if decl.type.kind in STRUCTURES else 0
         dynamic = is_dynamic(self.checked, decl)
         if term.distribution.name == "flat":
             if not dynamic:
@@ -168,8 +165,7 @@ class Emitter:
             prior = self.make(spec, term.distribution.args, self.checked.types[name], term.loops)
             batch_rank = rank - spec.event_rank
             prior += f".expand({shape}[:{batch_rank}])" if spec.event_rank else f".expand({shape})"
-            builder = ModelBuilder.__new__(ModelBuilder)
-            if not _matches(builder, decl, term, lo, hi):
+            if not support_matches(decl, term):
                 self.uses_runtime = True
                 base = prior + (f".to_event({event_dim})" if event_dim else "")
                 prior = f"Restricted({base}, {support}, {lo}, {hi})"
@@ -258,17 +254,13 @@ class Emitter:
             if ta.kind == VECTOR and tb.kind == ROW_VECTOR:
                 return f"jnp.outer({a}, {b})"
             return f"({a} @ {b})"
-        if op == "/":
-            if self.type_of(e).is_int:
-                return f"jnp.trunc(jnp.asarray({a}) / {b}).astype(jnp.asarray({a}).dtype)"
-            return f"({a} / {b})"
-        simple = {".*": "*", "./": "/", "+": "+", "-": "-"}
+        if op == "%/%" or (op == "/" and self.type_of(e).is_int):  # Stan's integer division truncates
+            return f"jnp.trunc(jnp.asarray({a}) / {b}).astype(jnp.asarray({a}).dtype)"
+        simple = {"/": "/", ".*": "*", "./": "/", "+": "+", "-": "-"}
         if op in simple:
             return f"({a} {simple[op]} {b})"
         if op == "%":
             return f"jnp.fmod({a}, {b})"
-        if op == "%/%":
-            return f"jnp.trunc(jnp.asarray({a}) / {b}).astype(jnp.asarray({a}).dtype)"
         if op == "\\":
             return f"jnp.linalg.solve({a}, {b})"
         if op in ("^", ".^"):
@@ -345,18 +337,6 @@ def _constraint_source(kind: str) -> str:
         "corr_matrix": "constraints.corr_matrix", "cov_matrix": "constraints.positive_definite",
         "cholesky_factor_cov": "constraints.lower_cholesky", "sum_to_zero_vector": "constraints.zero_sum(1)",
     }[kind]
-
-
-def _matches(builder, decl, term, lo, hi) -> bool:
-    """Whether the prior's support is the declared one (same rule as the in-process model)."""
-    def value(text):
-        if text == "None":
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            return text  # an expression: not a constant
-    return builder.support_matches(decl, term, value(lo), value(hi))
 
 
 def emit(checked: Checked, source: str = "", file: str = "model.pdl") -> str:

@@ -88,14 +88,12 @@ class Evaluator:
             if ta.kind == VECTOR and tb.kind == ROW_VECTOR:
                 return jnp.outer(a, b)
             return a @ b
+        if op == "%/%" or (op == "/" and self.type_of(e).is_int):  # Stan's integer division truncates
+            return jnp.trunc(jnp.asarray(a) / b).astype(jnp.asarray(a).dtype)
         if op == "/":
-            if self.type_of(e).is_int:
-                return jnp.trunc(jnp.asarray(a) / b).astype(jnp.asarray(a).dtype)
             return a / b
         if op == "%":
             return jnp.fmod(a, b)
-        if op == "%/%":
-            return jnp.trunc(jnp.asarray(a) / b).astype(jnp.asarray(a).dtype)
         if op == "\\":
             return jnp.linalg.solve(a, b)
         if op == ".*":

@@ -23,7 +23,7 @@ from probdsl.codegen.evaluate import Evaluator, prng_env
 from probdsl.codegen.runtime_dists import Restricted, Unconstrained
 from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
 from probdsl.sema.check import Checked
-from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm
+from probdsl.sema.resolve import FACTOR, OBSERVED, DensityTerm
 from probdsl.stdlib import distributions
 from probdsl.syntax import ast
 
@@ -122,7 +122,7 @@ class ModelBuilder:
             prior = dist.ImproperUniform(constraints.real, (), shape)
         else:
             prior = self.prior_distribution(term, env, shape)
-            if not self.support_matches(decl, term, lo, hi):
+            if not support_matches(decl, term):
                 base = prior
                 prior = Restricted(base.to_event(event_dim) if event_dim else base, support, lo, hi)
             prior = prior.to_event(len(shape) - event_dim) if len(shape) - event_dim > 0 else prior
@@ -140,59 +140,25 @@ class ModelBuilder:
 
     def prior_distribution(self, term: DensityTerm, env, shape):
         spec = distributions.lookup(term.distribution.name)
-        args, variate_type = self.distribution_args(term, env)
-        d = self.ev.make(spec, list(term.distribution.args), args, variate_type)
-        batch = shape[: len(shape) - spec.event_rank] if spec.event_rank else shape
-        if tuple(d.batch_shape) != tuple(batch):
-            d = d.expand(batch)
-        return d
-
-    def support_matches(self, decl, term, lo, hi) -> bool:
-        """Whether the prior's support is the declared one (then no restriction is needed)."""
-        spec = distributions.lookup(term.distribution.name)
-        kind = decl.type.kind
-        if kind in STRUCTURES:
-            return STRUCTURES[kind][1] is not None and spec.support.structure == STRUCTURES[kind][1]
-        if lo is None and hi is None:
-            return True
-        s = spec.support
-        if s.lower_arg is not None or s.upper_arg is not None:
-            return False
-        same_lo = (lo is None and s.lower is None) or (
-            lo is not None and s.lower is not None and _constant(lo) == s.lower)
-        same_hi = (hi is None and s.upper is None) or (
-            hi is not None and s.upper is not None and _constant(hi) == s.upper)
-        return same_lo and same_hi
+        nodes = list(term.distribution.args)
+        args = self.ev.over_loops(term.loops, env, lambda scope: [self.ev.expr(a, scope) for a in nodes])
+        d = self.ev.make(spec, nodes, list(args), self.checked.types[term.site])
+        return _expanded(d, shape[: len(shape) - spec.event_rank])
 
     # -- likelihood and factors --------------------------------------------------
-    def distribution_args(self, term: DensityTerm, env):
-        """Distribution arguments (and the value) evaluated over the term's loops."""
-        lhs = term.lhs
-        variate_type = self.checked.expr_types.get(id(lhs)) if lhs is not None else None
-        nodes = list(term.distribution.args)
-        if not term.loops:
-            return [self.ev.expr(a, env) for a in nodes], variate_type
-        values = self.ev.over_loops(term.loops, env, lambda scope: [self.ev.expr(a, scope) for a in nodes])
-        return list(values), self.stacked_type(term)
-
-    def stacked_type(self, term):
-        return self.checked.types.get(term.site) if term.kind == PRIOR else None
+    def value_and_args(self, term: DensityTerm, env):
+        """A term's value (its left of `~`) and distribution arguments, evaluated over its loops."""
+        nodes = [term.lhs] + list(term.distribution.args)
+        value, *args = self.ev.over_loops(term.loops, env, lambda scope: [self.ev.expr(n, scope) for n in nodes])
+        return jnp.asarray(value), args
 
     def observe(self, term: DensityTerm, env, predict: bool):
         spec = distributions.lookup(term.distribution.name)
         nodes = list(term.distribution.args)
-        if term.loops:
-            value, *args = self.ev.over_loops(
-                term.loops, env, lambda scope: [self.ev.expr(term.lhs, scope)] + [self.ev.expr(a, scope) for a in nodes])
-        else:
-            value = self.ev.expr(term.lhs, env)
-            args = [self.ev.expr(a, env) for a in nodes]
-        value = jnp.asarray(value)
+        value, args = self.value_and_args(term, env)
         lhs_type = self.checked.expr_types[id(term.lhs)]
-        d = self.ev.make(spec, nodes, args, lhs_type, value)
-        batch = value.shape[: value.ndim - spec.event_rank] if spec.event_rank else value.shape
-        if tuple(d.batch_shape) != tuple(batch):
-            d = d.expand(batch)
+        batch = value.shape[: value.ndim - spec.event_rank]
+        d = _expanded(self.ev.make(spec, nodes, args, lhs_type, value), batch)
         if batch:
             with numpyro.plate(term.site + "_rows", batch[0], dim=-len(batch)) as rows:
                 if rows.shape[0] != batch[0]:  # a minibatch: rows substituted by the caller, density rescaled
@@ -203,29 +169,48 @@ class ModelBuilder:
     def subsample(self, value, args, nodes, spec, lhs_type, rows, batch):
         """Keep only ``rows`` of the observation dimension in the value and every per-row argument."""
         args = [jnp.take(a, rows, axis=0) if jnp.ndim(a) > spec.event_rank and jnp.shape(a)[0] == batch[0] else a for a in args]
-        d = self.ev.make(spec, nodes, args, lhs_type, jnp.take(value, rows, axis=0))
-        sub_batch = (rows.shape[0],) + tuple(batch[1:])
-        if tuple(d.batch_shape) != sub_batch:
-            d = d.expand(sub_batch)
-        return jnp.take(value, rows, axis=0), d
+        value = jnp.take(value, rows, axis=0)
+        d = self.ev.make(spec, nodes, args, lhs_type, value)
+        return value, _expanded(d, (rows.shape[0],) + tuple(batch[1:]))
 
     def factor_value(self, term: DensityTerm, env):
         if isinstance(term.node, ast.Target):
             value = self.ev.over_loops(term.loops, env, lambda scope: self.ev.expr(term.node.value, scope))
             return jnp.sum(value)
         spec = distributions.lookup(term.distribution.name)
-        nodes = list(term.distribution.args)
-        value, *args = self.ev.over_loops(
-            term.loops, env, lambda scope: [self.ev.expr(term.lhs, scope)] + [self.ev.expr(a, scope) for a in nodes])
-        d = self.ev.make(spec, nodes, args, self.checked.expr_types[id(term.lhs)], value)
-        return jnp.sum(d.log_prob(jnp.asarray(value) - spec.offset))
+        value, args = self.value_and_args(term, env)
+        d = self.ev.make(spec, list(term.distribution.args), args, self.checked.expr_types[id(term.lhs)], value)
+        return jnp.sum(d.log_prob(value - spec.offset))
 
 
-def _constant(x):
-    try:
-        return float(x)
-    except Exception:  # a traced value: treat as not equal to any constant
-        return object()
+def _expanded(d, batch):
+    """``d`` with batch shape ``batch`` (univariate priors and likelihoods broadcast to their variable)."""
+    return d if tuple(d.batch_shape) == tuple(batch) else d.expand(tuple(batch))
+
+
+def support_matches(decl: ast.Declaration, term: DensityTerm) -> bool:
+    """Whether the prior's support is exactly the declared one, so no restriction is needed.
+
+    Decided from the declaration's text: a bound matches only when it is a number
+    equal to the distribution's own bound (``real<lower=0> s ~ exponential(1)``).
+    """
+    spec = distributions.lookup(term.distribution.name)
+    kind = decl.type.kind
+    if kind in STRUCTURES:
+        return STRUCTURES[kind][1] is not None and spec.support.structure == STRUCTURES[kind][1]
+    lower, upper = decl.type.bound("lower"), decl.type.bound("upper")
+    if lower is None and upper is None:
+        return True
+    s = spec.support
+    if s.lower_arg is not None or s.upper_arg is not None:
+        return False
+    return _same_bound(lower, s.lower) and _same_bound(upper, s.upper)
+
+
+def _same_bound(declared, own) -> bool:
+    if declared is None:
+        return own is None
+    return own is not None and ast.literal_value(declared) == own
 
 
 def build(checked: Checked):

@@ -253,9 +253,7 @@ class Checker:
     def term(self, term: DensityTerm) -> None:
         scope = {loop.var: self.loop(loop) for loop in term.loops}
         if term.kind == FACTOR and isinstance(term.node, ast.Target):
-            t = self.expr(term.node.value, scope)
-            if t.is_int:
-                pass
+            self.expr(term.node.value, scope)
             return
         lhs = term.lhs
         lhs_t = self.expr(lhs, scope)

@@ -238,8 +238,9 @@ def _check_callee(call: ast.Call, bag) -> None:
     if base is not None and distributions.lookup(base) is not None:
         return
     close = functions.suggest(name)
-    if base is not None:
-        close = (distributions.suggest(base) or "") + name[len(base):] if distributions.suggest(base) else close
+    close_base = distributions.suggest(base) if base is not None else None
+    if close_base is not None:
+        close = close_base + name[len(base):]
     bag.error("E121", f"unknown function `{name}`", call.span,
               hint=f"did you mean `{close}`?" if close else "see docs/language.md for the built-in functions")
 
@@ -297,11 +298,9 @@ def _attach_terms(names, terms, bag) -> None:
             term.site = site
     for info in names.values():
         if info.kind == "param" and info.name not in priors:
-            decl = info.node
             bag.error("E104", f"parameter `{info.name}` has no prior", info.span,
                       hint=f"give it one, e.g. `{info.name} ~ normal(0, 1);`, or write `{info.name} ~ flat();` "
                       "for an improper uniform prior over its declared support")
-            del decl
 
 
 def _is_whole(lhs, loops) -> bool:

@@ -225,6 +225,15 @@ class Program:
     comments: tuple[Comment, ...] = field(default=(), compare=False)
 
 
+def literal_value(e) -> float | None:
+    """The value of a numeric literal (``3``, ``-0.5``), else None."""
+    if isinstance(e, Number):
+        return float(e.value)
+    if isinstance(e, Unary) and e.op == "-" and isinstance(e.operand, Number):
+        return -float(e.operand.value)
+    return None
+
+
 def walk(node):
     """Yield ``node`` and every AST node below it (expressions and statements)."""
     yield node
