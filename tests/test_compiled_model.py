@@ -137,3 +137,8 @@ def test_inline_prior_needing_the_variate_size():
     draws = bound.sample_prior(jax.random.PRNGKey(0), 200)
     assert draws["L"].shape == (200, 3, 3)
     np.testing.assert_allclose(np.linalg.norm(draws["L"], axis=-1), 1.0, rtol=1e-5)  # unit-length rows
+
+
+@pytest.mark.parametrize("path", ALL_EXAMPLES, ids=[p.stem for p in ALL_EXAMPLES])
+def test_examples_are_formatted(path):
+    assert format_program(parse(path.read_text(), str(path))) == path.read_text()
