@@ -26,3 +26,20 @@ def test_nonfinite_initial_density_names_the_statement():
         api.fit(model, {"y": [-1.0, 2.0, 3.0]}, chains=1, warmup=10, draws=10, seed=1, progress=False)
     text = str(info.value)
     assert "<string>:1:59" in text and "`y`" in text
+
+
+@pytest.mark.parametrize("source, data, expected", [
+    ("data array[N] int y; param real<lower=0> l ~ exponential(1); y ~ poisson(l);", {"y": [1, -2, 3]},
+     ["<string>:1:66: error[E311]: `y[2]` = -2 is outside the support of `poisson`",
+      "= hint: `poisson` takes non-negative integers"]),
+    ("data array[N] int y; param real<lower=0, upper=1> p ~ beta(1, 1); y ~ bernoulli(p);", {"y": [0, 1, 2]},
+     ["<string>:1:71: error[E311]: `y[3]` = 2 is outside the support of `bernoulli`",
+      "= hint: `bernoulli` takes values 0 and 1"]),
+])
+def test_observed_values_outside_the_support(source, data, expected):
+    with pytest.raises(probdsl.DataError) as info:
+        probdsl.compile(source).bind(data)
+    text = str(info.value)
+    for line in expected:
+        assert line in text
+    assert "^^^" in text
