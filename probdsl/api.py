@@ -86,7 +86,7 @@ def predict(idata, data, seed: int | None = None):
 
     compiled = load_fit_model(idata)
     levels = json.loads(idata.attrs.get("factor_levels", "{}"))
-    bound = compiled.bind(data, levels=levels)
+    bound = compiled.bind(data, levels=levels, predicting=True)
     return predict_draws(bound, idata, seed)
 
 

@@ -73,10 +73,15 @@ class CompiledModel:
         return decls
 
     def bind(self, data=None, *, sizes: dict[str, int] | None = None,
-             levels: dict[str, list[str]] | None = None) -> "BoundModel":
-        """Check ``data`` (paths, a dict, a DataFrame, or a list of those) and bind it."""
+             levels: dict[str, list[str]] | None = None, predicting: bool = False) -> "BoundModel":
+        """Check ``data`` (paths, a dict, a DataFrame, or a list of those) and bind it.
+
+        ``predicting=True``: data observed by a `~` may be left out (new rows to predict).
+        """
         raw = load_data(data)
-        bound = bind(self.data_decls(), raw, sizes, levels)
+        observed = frozenset(t.lhs.name for t in self.resolved.terms
+                             if t.kind == "observed" and isinstance(t.lhs, ast.Variable))
+        bound = bind(self.data_decls(), raw, sizes, levels, observed if predicting else frozenset())
         bag = DiagnosticBag()
         checked = check(self.resolved, bag, dict(bound.values), bound.size_origin, _evaluate_transformed_data,
                         bound.sizes)
@@ -219,7 +224,7 @@ class BoundModel:
         return self.constrain(info.param_info.z)
 
     def observed_data(self) -> dict[str, np.ndarray]:
-        return dict(self._observed)
+        return {k: v for k, v in self._observed.items() if k not in self.bound.placeholders}
 
     def constant_data(self) -> dict[str, np.ndarray]:
         observed = {t.site for t in self.checked.resolved.terms if t.kind == "observed"}
@@ -249,6 +254,8 @@ class BoundModel:
         bag = DiagnosticBag()
         for term in self.checked.resolved.terms:
             if term.kind != "observed":
+                continue
+            if term.site in self.bound.placeholders:
                 continue
             spec = distributions.lookup(term.distribution.name)
             support = spec.support

@@ -14,10 +14,18 @@ def test_predict_on_new_rows_has_the_new_sizes():
     x = np.linspace(0, 1, 20)
     idata = api.fit(probdsl.compile(REGRESSION), {"x": x, "y": 1 + 2 * x}, chains=1, warmup=100, draws=50, seed=1,
                     progress=False)
-    new = api.predict(idata, {"x": [0.5, 1.5, 2.0], "y": [0.0, 0.0, 0.0]}, seed=2)
+    new = api.predict(idata, {"x": [0.5, 1.5, 2.0]}, seed=2)  # y, only observed, may be left out
     assert new.predictions["y"].shape == (1, 50, 3)
     # the new rows' predictions follow the fitted line (y = 1 + 2x, tiny noise): mean at x = 2 near 5
     assert abs(float(new.predictions["y"].values[..., 2].mean()) - 5.0) < 0.5
+
+
+def test_predict_still_needs_the_predictors():
+    x = np.linspace(0, 1, 20)
+    idata = api.fit(probdsl.compile(REGRESSION), {"x": x, "y": 1 + 2 * x}, chains=1, warmup=50, draws=10, seed=1,
+                    progress=False)
+    with pytest.raises(probdsl.DataError, match="`x` is declared as data"):
+        api.predict(idata, {"z": [1.0]}, seed=2)
 
 
 def test_nonfinite_initial_density_names_the_statement():

@@ -64,12 +64,18 @@ class BoundData:
     size_origin: dict[str, str] = field(default_factory=dict)  # "from the length of y in data.csv"
     levels: dict[str, list[str]] = field(default_factory=dict)  # factor -> labels in code order
     sources: dict[str, str] = field(default_factory=dict)  # name -> file it came from
+    placeholders: set[str] = field(default_factory=set)  # optional names absent from the data, filled with zeros
 
 
 def bind(decls: list[DataDecl], raw: RawData, sizes: dict[str, int] | None = None,
-         known_levels: dict[str, list[str]] | None = None) -> BoundData:
-    """Check ``raw`` against ``decls`` and convert it; raise DataError listing every problem."""
-    return _Binder(list(decls), raw, sizes or {}, known_levels or {}).run()
+         known_levels: dict[str, list[str]] | None = None, optional: frozenset[str] = frozenset()) -> BoundData:
+    """Check ``raw`` against ``decls`` and convert it; raise DataError listing every problem.
+
+    Names in ``optional`` (observed values, when predicting) may be absent: they are then
+    zeros of their declared shape, listed in ``placeholders``, and their sizes must come
+    from other data.
+    """
+    return _Binder(list(decls), raw, sizes or {}, known_levels or {}, optional).run()
 
 
 def decl_text(d: DataDecl) -> str:
@@ -89,8 +95,10 @@ def decl_text(d: DataDecl) -> str:
 
 
 class _Binder:
-    def __init__(self, decls: list[DataDecl], raw: RawData, sizes: dict[str, int], known: dict[str, list[str]]):
+    def __init__(self, decls: list[DataDecl], raw: RawData, sizes: dict[str, int], known: dict[str, list[str]],
+                 optional: frozenset[str] = frozenset()):
         self.decls, self.raw, self.known = decls, raw, known
+        self.absent = [d for d in decls if d.name in optional and d.name not in raw]
         self.bag = DiagnosticBag()
         self.out = BoundData()
         self.size_file: dict[str, str] = {}
@@ -114,7 +122,7 @@ class _Binder:
             if d.is_factor and d.name in self.raw:
                 self._levels(d, self.raw[d.name])
         for d in self.decls:
-            if d not in explicit:
+            if d not in explicit and d not in self.absent:
                 self._bind(d)
         for d in inferred:
             if d.name in self.out.sizes:
@@ -123,6 +131,8 @@ class _Binder:
                     self.out.sources[d.name] = self.size_file[d.name]
             else:
                 self._missing(d)
+        for d in self.absent:
+            self._placeholder(d)
         self.bag.raise_if_any(DataError, self.raw.texts)
         return self.out
 
@@ -150,6 +160,14 @@ class _Binder:
             return
         if name not in self.out.sizes:
             self.out.sizes[name], self.out.size_origin[name], self.size_file[name] = value, origin, file
+
+    def _placeholder(self, d: DataDecl) -> None:
+        shape = tuple(self.out.sizes.get(s.name) if s.name else s.value for s in d.type.dims)
+        if None in shape:
+            self._missing(d)
+            return
+        self.out.values[d.name] = np.zeros(shape, dtype=np.int64 if d.type.is_int else np.float64)
+        self.out.placeholders.add(d.name)
 
     def _missing(self, d: DataDecl) -> None:
         names = self.raw.names()
