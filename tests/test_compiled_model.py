@@ -5,6 +5,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import posteriordb_reference as reference  # bench/, on pytest's pythonpath
 import pytest
 from numpyro.infer.util import log_density
 
@@ -13,22 +14,22 @@ from probdsl.syntax.parser import parse
 from probdsl.syntax.printer import format_program
 
 ROOT = Path(__file__).parent.parent
-REFERENCE = {"eight_schools-eight_schools_noncentered", "kidiq-kidscore_momiq", "earnings-logearn_height",
-             "mesquite-logmesquite", "nes2000-nes", "kilpisjarvi_mod-kilpisjarvi", "sblrc-blr"}
 ALL_EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*.pdl"))
-# The default suite checks the examples and the reference posteriors; `-m slow` checks every model file.
-EXAMPLES = [pytest.param(p, marks=() if p.parent.name != "posteriordb" or p.stem in REFERENCE else pytest.mark.slow)
-            for p in ALL_EXAMPLES]
+# The default suite checks the examples and the posteriordb ports with data in tests/posteriordb;
+# `-m slow` checks every model file.
+EXAMPLES = [pytest.param(p, marks=() if p.parent.name != "posteriordb" or (reference.TEST_COPIES / p.stem).is_dir()
+                         else pytest.mark.slow) for p in ALL_EXAMPLES]
 
 
 def data_for(model_path: Path):
     if model_path.parent.name == "posteriordb":
-        shared = ROOT / "tests" / "posteriordb" / model_path.stem / "data.json"
-        if not shared.exists():
-            shared = ROOT.parent / "shared" / "posteriordb" / model_path.stem / "data.json"
-        return [shared] if shared.exists() else None
-    files = [p for p in model_path.parent.glob(model_path.stem + ".*") if p.suffix in (".csv", ".json")]
-    return files or None
+        folder = reference.find_data(model_path.stem)
+        return [folder / "data.json"] if folder else None
+    for stem in (model_path.stem, model_path.parent.name):  # the model's own data, else its folder's
+        files = [p for p in model_path.parent.glob(stem + ".*") if p.suffix in (".csv", ".json")]
+        if files:
+            return files
+    return None
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in ALL_EXAMPLES])

@@ -1,19 +1,17 @@
 """Inference is correct: closed-form posteriors and posteriordb reference posteriors.
 
 Tolerances come from Monte Carlo error: closed-form means and sds within 4 MCSE;
-reference means within max(0.1 reference sd, 4 MCSE) and sds within 10%.
+reference posteriors by the rule in bench/posteriordb_reference.py (means within
+max(0.1 reference sd, 4 MCSE), sds within 10%).
 """
-
-import json
-from pathlib import Path
 
 import arviz as az
 import numpy as np
+import posteriordb_reference as reference  # bench/, on pytest's pythonpath
 import pytest
 
 import probdsl.api as api
 
-HERE = Path(__file__).parent
 SETTINGS = dict(chains=4, warmup=500, draws=1000, seed=20261124, progress=False)
 
 
@@ -49,33 +47,36 @@ def test_gamma_poisson():
     within_mcse(idata, "lam", shape / rate, np.sqrt(shape) / rate)
 
 
-REFERENCE = ["eight_schools-eight_schools_noncentered", "kidiq-kidscore_momiq", "earnings-logearn_height",
-             "mesquite-logmesquite", "nes2000-nes", "kilpisjarvi_mod-kilpisjarvi", "sblrc-blr"]
+# One port per feature family, fitted to the copies in tests/posteriordb: a long single chain
+# (compilation, not sampling, is what costs here).  `-m slow` fits every port as bench/posteriordb.py does.
+FAST = {
+    "kidiq-kidscore_momiq": "linear regression, flat priors",
+    "eight_schools-eight_schools_noncentered": "hierarchical, reference on a derived quantity",
+    "low_dim_gauss_mix-low_dim_gauss_mix": "mixture, ordered vector",
+    "arK-arK": "time series, loops",
+    "garch-garch11": "recurrence (lax.scan), parameter-dependent bound",
+    "hmm_example-hmm_example": "hidden Markov chain summed out (forward algorithm)",
+}
+FAST_SETTINGS = dict(chains=1, warmup=1000, draws=2000, seed=reference.DEFAULTS["seed"])
 
 
-def reference_table(posterior: str, idata) -> list[tuple]:
-    ref = json.loads((HERE / "posteriordb" / posterior / "reference.json").read_text())
-    rows = []
-    for key, stats in ref["params"].items():
-        name, _, index = key.partition("[")
-        values = idata.posterior[name].values
-        if index:
-            position = tuple(int(i) - 1 for i in index.rstrip("]").split(","))
-            values = values[(slice(None), slice(None)) + position]
-        draws = values.ravel()
-        ess = float(az.ess(values))
-        mcse = draws.std() / np.sqrt(ess)
-        rows.append((key, draws.mean(), stats["mean"], draws.std(), stats["sd"], mcse))
-    return rows
+def assert_matches_reference(posterior: str, folder, settings: dict):
+    idata = reference.fit(posterior, folder, **settings)
+    failed = [(q.name, q.mean, q.ref_mean, q.sd, q.ref_sd, q.mcse) if q.found else (q.name, "not in the fit")
+              for q in reference.compare(idata, reference.load_reference(folder)) if not q.ok]
+    assert not failed, failed
 
 
-# kidiq runs in the default suite; the others (about a minute each on 2 cores) with `-m slow`.
-@pytest.mark.parametrize("posterior", [p if p == "kidiq-kidscore_momiq" else pytest.param(p, marks=pytest.mark.slow)
-                                       for p in REFERENCE])
+@pytest.mark.parametrize("posterior", FAST)
+def test_reference_posterior_fast(posterior):
+    assert_matches_reference(posterior, reference.TEST_COPIES / posterior, FAST_SETTINGS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("posterior", reference.ports())
 def test_reference_posterior(posterior):
-    folder = HERE / "posteriordb" / posterior
-    settings = dict(SETTINGS, x64=True, warmup=1000)
-    idata = api.fit(api.compile_file(folder / f"{posterior}.pdl"), [folder / "data.json"], **settings)
-    for key, mean, ref_mean, sd, ref_sd, mcse in reference_table(posterior, idata):
-        assert abs(mean - ref_mean) <= max(0.1 * ref_sd, 4 * mcse), (key, mean, ref_mean, ref_sd, mcse)
-        assert abs(sd / ref_sd - 1) <= 0.10, (key, sd, ref_sd)
+    folder = reference.find_data(posterior)
+    if folder is None:
+        pytest.skip(f"no data for {posterior}: neither {reference.SHARED / posterior} nor "
+                    f"{reference.TEST_COPIES / posterior} has data.json and reference.json")
+    assert_matches_reference(posterior, folder, reference.DEFAULTS)
