@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from probdsl.compiled import BoundModel, CompiledModel, compile_source
-from probdsl.errors import ProbdslError, UsageError
+from probdsl.errors import DiagnosticBag, ModelError, ProbdslError, UsageError
+from probdsl.syntax.formula import expand as expand_formulas
 from probdsl.syntax.parser import parse
 from probdsl.syntax.printer import format_program
 
@@ -41,6 +42,16 @@ def format_file(path: str | Path) -> str:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     return format_program(parse(text, str(path)))
+
+
+def expand_file(path: str | Path) -> str:
+    """The model with every ``lm(...)`` formula expanded, as model text (``probdsl expand``)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    bag = DiagnosticBag()
+    program = expand_formulas(parse(text, str(path)), bag)
+    bag.raise_if_any(ModelError, {str(path): text})
+    return format_program(program)
 
 
 def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, prior: bool = False,
@@ -90,4 +101,5 @@ def predict(idata, data, seed: int | None = None):
     return predict_draws(bound, idata, seed)
 
 
-__all__ = ["BoundModel", "CompiledModel", "compile", "compile_file", "fit", "format_file", "load_fit_model", "predict"]
+__all__ = ["BoundModel", "CompiledModel", "compile", "compile_file", "expand_file", "fit", "format_file",
+           "load_fit_model", "predict"]

@@ -183,6 +183,15 @@ def fmt(
 
 @app.command()
 @_reports_errors
+def expand(model: ModelArg) -> None:
+    """Print MODEL with every `lm(...)` formula expanded into the statements it stands for."""
+    from probdsl import api
+
+    typer.echo(api.expand_file(model), nl=False)
+
+
+@app.command()
+@_reports_errors
 def predict(
     fit_file: FitArg,
     new_data: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="New data files (.csv, .json).")],

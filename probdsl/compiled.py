@@ -4,7 +4,7 @@
 data against it (sizes, types, constraints, supports) and returns a
 ``BoundModel``: the object every backend uses (see ``model_interface.py``).
 
-    text --parse--> AST --resolve--> names, graph, roles --check--> sized types
+    text --parse--> AST --expand lm(...)--> AST --resolve--> names, graph, roles --check--> sized types
          --bind data--> re-check with sizes --build--> NumPyro model --backend--> InferenceData
 """
 
@@ -19,8 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from probdsl.codegen import impute
+from probdsl.codegen.diagnose import check_data_solves
 from probdsl.codegen.numpyro_model import build as build_model
 from probdsl.data.bind import BoundData, DataDecl, bind
+from probdsl.data import missing
+from probdsl.data.limits import validate_limits
 from probdsl.data.loader import load_data
 from probdsl.errors import DataError, DiagnosticBag, ModelError
 from probdsl.model_interface import (
@@ -29,8 +33,9 @@ from probdsl.model_interface import (
 from probdsl.sema.check import Checked, check, declared_type
 from probdsl.sema.resolve import PRIOR, Resolved, resolve
 from probdsl.sema.types import INT, SCALAR, Size, Type
-from probdsl.stdlib import distributions
+from probdsl.stdlib import distributions, ode
 from probdsl.syntax import ast, printer
+from probdsl.syntax.formula import expand as expand_formulas
 from probdsl.syntax.parser import parse
 
 
@@ -81,11 +86,15 @@ class CompiledModel:
         raw = load_data(data)
         observed = frozenset(t.lhs.name for t in self.resolved.terms
                              if t.kind == "observed" and isinstance(t.lhs, ast.Variable))
-        bound = bind(self.data_decls(), raw, sizes, levels, observed if predicting else frozenset())
+        bound = bind(self.data_decls(), raw, sizes, levels, observed if predicting else frozenset(),
+                     missing.imputable(self.resolved))
         bag = DiagnosticBag()
         checked = check(self.resolved, bag, dict(bound.values), bound.size_origin, _evaluate_transformed_data,
                         bound.sizes)
+        check_data_solves(checked, bag)
         bag.raise_if_any(ModelError, {self.file: self.source})
+        missing.check_imputable(checked, bound.missing, _term_evaluator(checked), bag)
+        bag.raise_if_any(DataError, {self.file: self.source})
         model = BoundModel(self, checked, bound, raw_sources=raw.texts)
         model.validate_observed()
         return model
@@ -120,14 +129,21 @@ def _on_data(checked: Checked, consts: dict[str, Any], evaluate) -> np.ndarray:
     return np.asarray(evaluate(Evaluator(checked), env))
 
 
+def _term_evaluator(checked: Checked):
+    """``evaluate(term, e)``: ``e`` evaluated on the data over the loops of ``term``."""
+    return lambda term, e: _on_data(checked, checked.consts, lambda ev, env: ev.over_loops(
+        term.loops, env, lambda scope: ev.expr(e, scope)))
+
+
 def _evaluate_transformed_data(checked: Checked, info, consts: dict[str, Any]):
     return _on_data(checked, consts, lambda ev, env: ev.define(info, env))
 
 
 def compile_source(source: str, file: str = "<string>") -> CompiledModel:
     """Parse and check model text; raise a ``ProbdslError`` listing every problem."""
-    program = parse(source, file)
     bag = DiagnosticBag()
+    program = expand_formulas(parse(source, file), bag)
+    bag.raise_if_any(ModelError, {file: source})
     resolved = resolve(program, bag)
     checked = check(resolved, bag)
     bag.raise_if_any(ModelError, {file: source})
@@ -163,7 +179,18 @@ class BoundModel:
                 data[name] = value.item()
         for name in self.bound.levels:
             data[name + "__levels"] = self.bound.sizes[name]
+        if self.bound.missing:  # computed in the model instead, from the imputed values
+            resolved = self.checked.resolved
+            for name in impute.dependents(resolved, frozenset(self.bound.missing)):
+                if resolved.names[name].role == TRANSFORMED_DATA:
+                    data.pop(name, None)
+            data.update(missing.model_data(self.bound.missing))
         return data
+
+    @property
+    def solves_odes(self) -> bool:
+        """Whether the model calls an ODE solver (its chains then run vectorized, not under ``pmap``)."""
+        return any(isinstance(n, ast.Call) and ode.lookup(n.name) for n in ast.walk(self.checked.resolved.program))
 
     # -- metadata -------------------------------------------------------------
     def _sites(self) -> tuple[list[SiteInfo], dict[str, list]]:
@@ -208,19 +235,24 @@ class BoundModel:
                 t = Type(t.base, SCALAR, tuple(Size(f"{term.site}_dim_{i}", n) for i, n in enumerate(shape)))
             sites.append(SiteInfo(term.site, OBSERVED, tuple(d.value for d in t.dims), dims_for(term.site, t),
                                   term.span, "", term.distribution.name, spec.variate == "int"))
-        return sites, coords
+        return missing.with_missing_sites(sites, coords, self.checked.resolved, self.bound.missing), coords
 
     @functools.cached_property
     def _observed(self) -> dict[str, np.ndarray]:
         """The value of every observed site (its left of `~`), computed once from the data."""
-        return {t.site: _on_data(self.checked, self.checked.consts,
-                                 lambda ev, env, t=t: ev.over_loops(t.loops, env, lambda scope: ev.expr(t.lhs, scope)))
-                for t in self.checked.resolved.terms if t.kind == "observed"}
+        evaluate = _term_evaluator(self.checked)
+        values = {t.site: evaluate(t, t.lhs) for t in self.checked.resolved.terms if t.kind == "observed"}
+        return missing.observed_entries(values, self.checked.resolved, self.bound.missing)
 
     def sample_prior_or_init(self, key) -> dict:
         """One set of parameter values: a prior draw, or the middle of the support for `flat()` priors."""
+        import numpyro
         from numpyro.infer.util import initialize_model
-        info = initialize_model(key, self.numpyro_model, model_args=(self.data,))
+        try:
+            info = initialize_model(key, self.numpyro_model, model_args=(self.data,))
+        except ValueError:  # NaN distribution arguments at the first draw (a failed ODE solve): draw again
+            with numpyro.validation_enabled(False):
+                info = initialize_model(key, self.numpyro_model, model_args=(self.data,))
         return self.constrain(info.param_info.z)
 
     def observed_data(self) -> dict[str, np.ndarray]:
@@ -244,6 +276,11 @@ class BoundModel:
         """Extra root attributes of a fit, needed to rebuild the model for `predict`."""
         import json
         return {"factor_levels": json.dumps(self.bound.levels), "model_file": self.compiled.file}
+
+    def python_source(self) -> str:
+        """The standalone NumPyro program for data like this one (imputing the variables it has missing)."""
+        from probdsl.codegen.emit_python import emit
+        return emit(self.checked, self.source, missing=frozenset(self.bound.missing))
 
     def site(self, name: str) -> SiteInfo:
         return next(s for s in self.sites if s.name == name)
@@ -282,6 +319,7 @@ class BoundModel:
                           label=f"{int(bad.sum())} value{'s' if bad.sum() > 1 else ''} outside the support",
                           notes=(f"`{term.site}` comes from {origin}",) if origin else (),
                           hint=_support_text(spec))
+        validate_limits(self.checked, _term_evaluator(self.checked), self.bound.sources, bag)
         bag.raise_if_any(DataError, {self.compiled.file: self.compiled.source})
 
     def _data_level(self, e):
@@ -306,9 +344,18 @@ class BoundModel:
         return unconstrain_fn(self.numpyro_model, (self.data,), {}, params)
 
     def log_density(self, unconstrained: dict):
-        """Log posterior density (up to a constant) at unconstrained values, Jacobians included."""
+        """Log posterior density (up to a constant) at unconstrained values, Jacobians included.
+
+        Where the model cannot be evaluated (a NaN from a failed ODE solve, say) the density is -inf:
+        the point is rejected, as Stan rejects it, and as NUTS treats a NaN energy.
+        """
+        import jax.numpy as jnp
         from numpyro.infer.util import potential_energy
-        return -potential_energy(self.numpyro_model, (self.data,), {}, unconstrained)
+        try:
+            lp = -potential_energy(self.numpyro_model, (self.data,), {}, unconstrained)
+        except ValueError:  # evaluated eagerly, NumPyro refuses NaN distribution arguments (traced, they give NaN)
+            return jnp.asarray(-jnp.inf)
+        return jnp.where(jnp.isnan(lp), -jnp.inf, lp)
 
     def log_density_and_grad(self, unconstrained: dict):
         import jax
@@ -337,7 +384,7 @@ class BoundModel:
         if flat:
             from probdsl.errors import ProbdslError
             raise ProbdslError(f"cannot simulate from improper `flat()` priors: {', '.join(flat)}")
-        draws = Predictive(self.numpyro_model, num_samples=num_draws)(key, self.data, predict=True)
+        draws = Predictive(self.numpyro_model, num_samples=num_draws)(key, self.data, predict=True, from_prior=True)
         return {k: v for k, v in draws.items() if not k.endswith("__u")}
 
     def simulate(self, key, params: dict) -> dict:

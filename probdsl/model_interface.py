@@ -34,6 +34,7 @@ class SiteInfo:
     distribution: str | None = None  # Stan name of its distribution, for params and observed sites
     discrete: bool = False
     flat_prior: bool = False
+    imputed: bool = False            # the missing entries of a data variable (`y_missing`), sampled like a parameter
 
 
 class ModelLike(Protocol):
@@ -43,7 +44,8 @@ class ModelLike(Protocol):
     coords: dict[str, list]          # dim name -> coordinate labels (factor levels, or 0..n-1)
     data: dict[str, Any]             # prepared data passed to the NumPyro model
 
-    def numpyro_model(self, data: Mapping[str, Any], predict: bool = False) -> None: ...
+    def numpyro_model(self, data: Mapping[str, Any], predict: bool = False, from_prior: bool = False) -> None:
+        """The NumPyro model; ``predict`` draws observations, ``from_prior`` ignores the data for discrete latents."""
     def observed_data(self) -> dict[str, Any]: ...
     def constant_data(self) -> dict[str, Any]: ...
     def data_hash(self) -> str: ...

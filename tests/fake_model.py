@@ -40,7 +40,7 @@ class FakeModel:
     observed: tuple[str, ...] = ("y",)
     explain: Callable[[dict], str | None] | None = field(default=None, repr=False)
 
-    def numpyro_model(self, data, predict=False):
+    def numpyro_model(self, data, predict=False, from_prior=False):
         self.model_fn(data, predict)
 
     def observed_data(self):

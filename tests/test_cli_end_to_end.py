@@ -39,5 +39,5 @@ def test_bad_model_exits_1_with_location(tmp_path):
 def test_compile_emit_python():
     result = run("compile", "examples/eight_schools/eight_schools.pdl", "--emit", "python")
     assert result.returncode == 0, result.stderr
-    assert "def model(data, predict=False):" in result.stdout
+    assert "def model(data, predict=False, from_prior=False):" in result.stdout
     compile(result.stdout, "emitted", "exec")

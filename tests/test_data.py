@@ -224,7 +224,7 @@ def test_missing_and_non_finite(tmp_path):
     raw = load_data(path)
     msg = bind_error([decl("y", vector(N))], path)
     assert raw["y"].missing_rows == [2]  # the blank line is skipped, not a missing cell
-    assert "column `y` of" in msg and "row 2 (line 4): missing value ('NA'); missing values are not supported yet" in msg
+    assert "column `y` of" in msg and "row 2 (line 4): missing value ('NA'); only data on the left of a `~` may have missing values" in msg
     assert "row 3 (line 5): inf is not a finite number" in msg
     msg = bind_error([decl("y", vector(N))], pd.DataFrame({"y": [1.0, np.nan]}))
     assert "column `y` of the DataFrame, row 2: missing value" in msg

@@ -526,6 +526,34 @@ CASES["floor"].append(([A("int", 3)], np.floor))
 CASES["pow"].append(([A("int", 2), A("int", 3)], lambda x, y: 8.0))
 CASES["fmin"].append(([A("real", 2.0), A("row_vector", V3)], np.fmin))
 
+# Gaussian-process covariances of the Euclidean distance d, written out from Stan's definitions
+GP_KERNELS = {
+    "gp_exp_quad_cov": lambda d, a, r: a**2 * np.exp(-d**2 / (2 * r**2)),
+    "gp_exponential_cov": lambda d, a, r: a**2 * np.exp(-d / r),
+    "gp_matern32_cov": lambda d, a, r: a**2 * (1 + np.sqrt(3) * d / r) * np.exp(-np.sqrt(3) * d / r),
+    "gp_matern52_cov": lambda d, a, r: a**2 * (1 + np.sqrt(5) * d / r + 5 * d**2 / (3 * r**2)) * np.exp(-np.sqrt(5) * d / r),
+    "gp_periodic_cov": lambda d, a, r, p: a**2 * np.exp(-2 * np.sin(np.pi * d / p) ** 2 / r**2),
+}
+X4, Y2 = [0.1, 0.5, 2.0, -1.2], [0.3, 1.7]
+XV, YV = [[0.1, 1.0], [0.5, -0.3], [2.0, 0.2]], [[1.0, 1.0], [-0.4, 0.6]]
+
+
+def _gp_reference(kernel, cross):
+    def cov(*args):
+        x1, x2, scalars = (args[0], args[1], args[2:]) if cross else (args[0], args[0], args[1:])
+        points = [np.reshape(x, (len(x), -1)) for x in (x1, x2)]
+        d = np.array([[np.linalg.norm(a - b) for b in points[1]] for a in points[0]])
+        return kernel(d, *scalars)
+    return cov
+
+
+for _name, _kernel in GP_KERNELS.items():
+    _scalars = [A("real", 1.3), A("real", 0.7)] + ([A("real", 1.5)] if _name == "gp_periodic_cov" else [])
+    CASES[_name] = [([A("real[]", X4)] + _scalars, _gp_reference(_kernel, False)),
+                    ([A("vector[]", XV)] + _scalars, _gp_reference(_kernel, False)),
+                    ([A("real[]", X4), A("real[]", Y2)] + _scalars, _gp_reference(_kernel, True)),
+                    ([A("vector[]", XV), A("vector[]", YV)] + _scalars, _gp_reference(_kernel, True))]
+
 
 def _fix_sign(name, out):
     """Eigenvectors are unique up to sign: make each column's first entry positive."""
@@ -627,6 +655,10 @@ BAD = {
     "add_diag": [[A("matrix", SPD), A("vector", [1.0, 2.0])]],
     "to_array_1d": [[A("vector[]", M23)]],
     "rank": [[A("matrix", M23), A("int", 1)]],
+    "gp_exp_quad_cov": [[A("vector", V3), A("real", 1.0), A("real", 1.0)],
+                        [A("real[]", X4), A("real", 1.0), A("vector", V3)],
+                        [A("vector[]", XV), A("vector[]", M23), A("real", 1.0), A("real", 1.0)],
+                        [A("real[]", X4), A("vector[]", XV), A("real", 1.0), A("real", 1.0)]],
 }
 
 

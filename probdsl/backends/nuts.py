@@ -77,7 +77,9 @@ def fit_nuts(model: ModelLike, config: NutsConfig):
     if config.x64:
         numpyro.enable_x64()
     seed = resolve_seed(config.seed)
-    chain_method = "parallel" if jax.local_device_count() >= config.chains else "vectorized"
+    # ODE gradients (diffrax's checkpointed adjoint) fail under JAX 0.10's pmap: such chains are vectorized
+    parallel = jax.local_device_count() >= config.chains and not getattr(model, "solves_odes", False)
+    chain_method = "parallel" if parallel else "vectorized"
     kernel = NUTS(model.numpyro_model, target_accept_prob=config.adapt_delta, max_tree_depth=config.max_treedepth,
                   dense_mass=config.dense_mass, init_strategy=_init_strategy(config.init))
     mcmc = MCMC(kernel, num_warmup=config.warmup, num_samples=config.draws, num_chains=config.chains,
@@ -85,19 +87,20 @@ def fit_nuts(model: ModelLike, config: NutsConfig):
     sample_key, predict_key, explain_key = jax.random.split(jax.random.PRNGKey(seed), 3)
     try:
         mcmc.run(sample_key, model.data, extra_fields=EXTRA_FIELDS)
-    except RuntimeError as e:
-        if "Cannot find valid initial parameters" not in str(e):
+    except (RuntimeError, ValueError) as e:  # ValueError: NaN distribution arguments (a failed ODE solve) at init
+        if "Cannot find valid initial parameters" not in str(e) and "distribution got invalid" not in str(e):
             raise
         raise _nonfinite_init_error(model, explain_key) from None
     samples = _to_numpy(mcmc.get_samples(group_by_chain=True))
     params = {k: v for k, v in samples.items() if k in _names(model, PARAM)}
-    predicted = _predict(model, params, predict_key, _names(model, OBSERVED, GENERATED))
+    recovered = _names(model, PARAM, DETERMINISTIC) - samples.keys()  # discrete parameters summed out, and their dependents
+    predicted = _predict(model, params, predict_key, _names(model, OBSERVED, GENERATED) | recovered)
     config_dict = {**_config_dict(config), "method": "nuts", "seed": seed, "chain_method": chain_method}
     return build_inference_data(
         model,
-        {**samples, **_only(predicted, _names(model, GENERATED))},
+        {**samples, **_only(predicted, _names(model, GENERATED) | recovered)},
         _sample_stats(_to_numpy(mcmc.get_extra_fields(group_by_chain=True))),
-        _log_likelihood(model, params),
+        _log_likelihood(model, {k: v for k, v in samples.items() if k in params or k.removesuffix("__u") in params}),
         _only(predicted, _names(model, OBSERVED)),
         config_dict,
         seed,
@@ -124,7 +127,7 @@ def fit_prior(model: ModelLike, draws: int, seed: int | None):
     seed = resolve_seed(seed)
     wanted = _names(model, PARAM, DETERMINISTIC, GENERATED, OBSERVED)
     drawn = Predictive(model.numpyro_model, num_samples=draws, return_sites=sorted(wanted))(
-        jax.random.PRNGKey(seed), model.data, predict=True)
+        jax.random.PRNGKey(seed), model.data, predict=True, from_prior=True)
     prior = {k: v[None] for k, v in _to_numpy(drawn).items()}
     return build_prior_inference_data(model, prior, {"method": "prior", "draws": draws, "seed": seed}, seed)
 
@@ -138,7 +141,9 @@ def predict(model: ModelLike, fit, seed: int | None):
     import jax
 
     seed = resolve_seed(seed)
-    params = {k: fit.posterior[k].values for k in _names(model, PARAM) if k in fit.posterior}
+    # the fit's imputed missing values belong to its own rows: missing values in the new data are drawn afresh
+    continuous = {s.name for s in model.sites if s.role == PARAM and not s.discrete and not s.imputed}
+    params = {k: fit.posterior[k].values for k in continuous if k in fit.posterior}
     predicted = _predict(model, params, jax.random.PRNGKey(seed), _names(model, OBSERVED, DETERMINISTIC, GENERATED))
     return build_predictions_inference_data(model, fit.posterior, predicted, {"method": "predict", "seed": seed}, seed)
 
@@ -185,11 +190,13 @@ def _nonfinite_init_error(model: ModelLike, key) -> RuntimeModelError:
 
 def _one_prior_draw(model: ModelLike, key) -> dict[str, np.ndarray]:
     """Parameter values drawn from the prior (uniform on the unconstrained scale for flat priors)."""
+    import numpyro
     from numpyro import handlers
     from numpyro.infer import init_to_sample
 
     drawn = handlers.substitute(handlers.seed(model.numpyro_model, key), substitute_fn=init_to_sample)
-    trace = handlers.trace(drawn).get_trace(model.data)
+    with numpyro.validation_enabled(False):  # the draw may make the density NaN: that is what is explained
+        trace = handlers.trace(drawn).get_trace(model.data)
     return {k: np.asarray(trace[k]["value"]) for k in _names(model, PARAM) if k in trace}
 
 

@@ -13,12 +13,14 @@ import jax.numpy as jnp
 import numpyro
 
 from probdsl.sema.check import Checked
-from probdsl.sema.resolve import NameInfo, _dist_base
+from probdsl.sema.resolve import NameInfo, _dist_base, lag_of, recurrence_lags
 from probdsl.sema.types import MATRIX, ROW_VECTOR, VECTOR
-from probdsl.stdlib import distributions, functions
+from probdsl.codegen import userfun
+from probdsl.stdlib import distributions, functions, ode
 from probdsl.syntax import ast
 
 KEY = "__key__"  # environment entry holding the PRNG key for `_rng` calls
+WINDOW = "__window__"  # (WINDOW, x): the last elements of x inside the scan of its recurrence
 
 
 class Evaluator:
@@ -31,8 +33,57 @@ class Evaluator:
 
     # ---- definitions and loops ------------------------------------------------
     def define(self, info: NameInfo, env: dict):
+        if info.in_parts:
+            return self.define_in_parts(info, env)
         node: ast.Definition = info.node
         return self.over_loops(info.loops, env, lambda scope: self.expr(node.value, scope))
+
+    def define_in_parts(self, info: NameInfo, env: dict):
+        """A name defined piecewise: pieces fill their element ranges in order; recurrences scan."""
+        t = self.checked.types[info.name]
+        values = jnp.zeros(t.shape(), dtype=jnp.int32 if t.is_int else float)
+        for piece in ordered_pieces(info):
+            lower, upper = self.piece_range(piece, env)
+            if piece.recurrent:
+                values = self.recurrence(info.name, piece, values, env)
+                continue
+            value = self.over_loops(piece.loops, env, lambda scope: self.expr(piece.node.value, scope))
+            values = values.at[lower - 1].set(value) if piece.first is not None else values.at[lower - 1:upper].set(value)
+        return values
+
+    def piece_range(self, piece, env) -> tuple[int, int]:
+        if piece.first is not None:
+            first = int(self.static(piece.first, env))
+            return first, first
+        loop = piece.loops[0]
+        return int(self.static(loop.lower, env)), int(self.static(loop.upper, env))
+
+    def recurrence(self, name: str, piece, values, env):
+        """``x[t] = f(x[t - 1], ...)`` over the outermost loop, as one ``lax.scan``.
+
+        The scan carries the last ``depth`` elements (the longest look-back), so each step costs
+        the same whatever the length; fixed elements (``x[1]``) are read from before the loop.
+        """
+        carried, inner = piece.loops[0], piece.loops[1:]
+        lower, upper = self.piece_range(piece, env)
+        before = {**env, name: values}
+        lags = recurrence_lags(piece)
+        if not lags:  # it reads only elements defined before the loop: no carry needed
+            value = self.over_loops(piece.loops, before, lambda s: self.expr(piece.node.value, s))
+            return values.at[lower - 1:upper].set(value)
+        depth = max(int(self.static(lag, env)) for lag in lags)
+
+        def step(window, t):
+            scope = dict(before)
+            scope[(WINDOW, name)], scope[carried.var] = (window, depth, carried.var), t
+            if KEY in env:
+                scope[KEY] = jax.random.fold_in(env[KEY], t)
+            value = self.over_loops(inner, scope, lambda s: self.expr(piece.node.value, s))
+            value = jnp.asarray(value, dtype=window.dtype)
+            return jnp.concatenate([window[1:], value[None]]), value
+
+        _, computed = jax.lax.scan(step, values[lower - 1 - depth:lower - 1], jnp.arange(lower, upper + 1))
+        return values.at[lower - 1:upper].set(computed)
 
     def over_loops(self, loops, env, body):
         """Evaluate ``body(env)`` for every loop index, vectorized with vmap."""
@@ -134,9 +185,15 @@ class Evaluator:
         return jnp.stack(items)
 
     def _Index(self, e, env):
-        x = jnp.asarray(self.expr(e.base, env))
+        items = list(e.indices)
+        window = env.get((WINDOW, e.base.name)) if isinstance(e.base, ast.Variable) else None
+        if window is not None and lag_of(items[0], window[2]) is not None:  # x[t - k] inside x's scan
+            values, depth, _ = window
+            x = values[depth - int(self.static(lag_of(items.pop(0), window[2]), env))]
+        else:
+            x = jnp.asarray(self.expr(e.base, env))
         axis = 0
-        for item in e.indices:
+        for item in items:
             if isinstance(item, ast.Slice):
                 lower = 1 if item.lower is None else int(self.static(item.lower, env))
                 upper = x.shape[axis] if item.upper is None else int(self.static(item.upper, env))
@@ -150,6 +207,8 @@ class Evaluator:
         return x
 
     def _Call(self, e, env):
+        if e.name in self.checked.resolved.functions or ode.lookup(e.name):
+            return userfun.evaluate_call(self, e, env)
         args = [self.expr(a, env) for a in e.args]
         spec = functions.lookup(e.name)
         if spec is not None:
@@ -190,6 +249,11 @@ class Evaluator:
             elif implicit == "total":
                 extra.append(jnp.sum(jnp.asarray(value), axis=-1))
         return spec.make(*args, *extra)
+
+
+def ordered_pieces(info: NameInfo) -> list:
+    """Pieces in evaluation order: plain ones first, then recurrences (which read them) as written."""
+    return sorted(info.pieces, key=lambda p: p.recurrent)
 
 
 def rng_numbers(program: ast.Program) -> dict[int, int]:

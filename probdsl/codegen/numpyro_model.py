@@ -19,6 +19,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import AffineTransform, biject_to
 
+from probdsl.codegen import discrete, impute, limits
 from probdsl.codegen.evaluate import Evaluator, prng_env
 from probdsl.codegen.runtime_dists import Restricted, Unconstrained
 from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
@@ -68,24 +69,36 @@ class ModelBuilder:
         self.priors = self.resolved.priors()
 
     # -- the model ---------------------------------------------------------------
-    def model(self, data, predict: bool = False):
+    def model(self, data, predict: bool = False, from_prior: bool = False):
+        """``predict``: draw observed sites and generated quantities (``from_prior``: ignoring the data)."""
         env = {k: (jnp.asarray(v) if not isinstance(v, (int, float)) else v) for k, v in data.items()}
         if predict:
             env = prng_env(env)
-        for name in self.resolved.order:
+        plans = self.checked.discrete
+        summed = {n for plan in plans.values() for n in [plan.name, *plan.derived]}
+        for name in impute.order(self.resolved, impute.missing_in(self.resolved, env)):
             info = self.resolved.names[name]
-            if info.role == DATA:
+            if info.role == DATA and impute.MISSING.format(name) in env:
+                env[name] = impute.impute(self, info, env)
+            if info.role in (DATA, GENERATED) or name in summed:
                 continue
             if info.role == TRANSFORMED_DATA:
                 if name not in env:
                     env[name] = self.ev.define(info, env)
             elif info.role == PARAM:
-                env[name] = self.sample_param(info, env)
+                env[name] = self.sample_param(info, env, predict)
             elif info.role == DETERMINISTIC:
                 env[name] = numpyro.deterministic(name, self.ev.define(info, env))
-            elif info.role == GENERATED and predict:
-                env[name] = numpyro.deterministic(name, self.ev.define(info, env))
+        summed_terms = set()
+        for plan in plans.values():
+            summed_terms |= {id(t) for t in plan.terms}
+            discrete.sum_out(self, plan, env, predict, from_prior)
+        for name in self.resolved.order:
+            if predict and self.resolved.names[name].role == GENERATED:
+                env[name] = numpyro.deterministic(name, self.ev.define(self.resolved.names[name], env))
         for term in self.resolved.terms:
+            if id(term) in summed_terms and not predict:
+                continue
             if term.kind == OBSERVED:
                 self.observe(term, env, predict)
             elif term.kind == FACTOR:
@@ -107,7 +120,7 @@ class ModelBuilder:
             return constraints.less_than(hi), None, hi
         return constraints.real, None, None
 
-    def sample_param(self, info, env):
+    def sample_param(self, info, env, predict: bool = False):
         decl: ast.Declaration = info.node
         name = info.name
         shape = self.checked.types[name].shape()
@@ -115,10 +128,10 @@ class ModelBuilder:
         support, lo, hi = self.support_of(decl, env)
         event_dim = support.event_dim
         d = term.distribution
+        dynamic = is_dynamic(self.checked, decl)
         if d.name == "flat":
-            prior = dist.ImproperUniform(support, (), shape) if not is_dynamic(self.checked, decl) else None
-            if prior is not None:
-                return numpyro.sample(name, prior)
+            if not dynamic or predict:  # predicting: the value comes from the posterior draws
+                return numpyro.sample(name, dist.ImproperUniform(support, (), shape))
             prior = dist.ImproperUniform(constraints.real, (), shape)
         else:
             prior = self.prior_distribution(term, env, shape)
@@ -126,7 +139,7 @@ class ModelBuilder:
                 base = prior
                 prior = Restricted(base.to_event(event_dim) if event_dim else base, support, lo, hi)
             prior = prior.to_event(len(shape) - event_dim) if len(shape) - event_dim > 0 else prior
-            if not is_dynamic(self.checked, decl):
+            if not dynamic or predict:
                 return numpyro.sample(name, prior)
         offset, multiplier = decl.type.bound("offset"), decl.type.bound("multiplier")
         if offset is not None or multiplier is not None:
@@ -140,37 +153,43 @@ class ModelBuilder:
 
     def prior_distribution(self, term: DensityTerm, env, shape):
         spec = distributions.lookup(term.distribution.name)
-        nodes = list(term.distribution.args)
+        nodes = list(term.distribution.args) + limits.nodes(term)
         args = self.ev.over_loops(term.loops, env, lambda scope: [self.ev.expr(a, scope) for a in nodes])
-        d = self.ev.make(spec, nodes, list(args), self.checked.types[term.site])
+        d = self.distribution(term, spec, list(args), self.checked.types[term.site])
         return _expanded(d, shape[: len(shape) - spec.event_rank])
+
+    def distribution(self, term: DensityTerm, spec, args, variate_type, value=None, censoring: bool = True):
+        """The term's distribution from its evaluated arguments and limits (``value_and_args``), truncated
+        and censored as written."""
+        n = len(term.distribution.args)
+        d = self.ev.make(spec, list(term.distribution.args), args[:n], variate_type, value)
+        return limits.apply(term, d, args[n:], censoring)
 
     # -- likelihood and factors --------------------------------------------------
     def value_and_args(self, term: DensityTerm, env):
-        """A term's value (its left of `~`) and distribution arguments, evaluated over its loops."""
-        nodes = [term.lhs] + list(term.distribution.args)
+        """A term's value (its left of `~`), distribution arguments and limits, evaluated over its loops."""
+        nodes = [term.lhs] + list(term.distribution.args) + limits.nodes(term)
         value, *args = self.ev.over_loops(term.loops, env, lambda scope: [self.ev.expr(n, scope) for n in nodes])
         return jnp.asarray(value), args
 
     def observe(self, term: DensityTerm, env, predict: bool):
         spec = distributions.lookup(term.distribution.name)
-        nodes = list(term.distribution.args)
-        value, args = self.value_and_args(term, env)
+        value, args = impute.observed_part(term, env, *self.value_and_args(term, env))
         lhs_type = self.checked.expr_types[id(term.lhs)]
         batch = value.shape[: value.ndim - spec.event_rank]
-        d = _expanded(self.ev.make(spec, nodes, args, lhs_type, value), batch)
+        d = _expanded(self.distribution(term, spec, args, lhs_type, value), batch)
         if batch:
             with numpyro.plate(term.site + "_rows", batch[0], dim=-len(batch)) as rows:
                 if rows.shape[0] != batch[0]:  # a minibatch: rows substituted by the caller, density rescaled
-                    value, d = self.subsample(value, args, nodes, spec, lhs_type, rows, batch)
+                    value, d = self.subsample(term, value, args, spec, lhs_type, rows, batch)
                 return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
         return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
 
-    def subsample(self, value, args, nodes, spec, lhs_type, rows, batch):
+    def subsample(self, term, value, args, spec, lhs_type, rows, batch):
         """Keep only ``rows`` of the observation dimension in the value and every per-row argument."""
         args = [jnp.take(a, rows, axis=0) if jnp.ndim(a) > spec.event_rank and jnp.shape(a)[0] == batch[0] else a for a in args]
         value = jnp.take(value, rows, axis=0)
-        d = self.ev.make(spec, nodes, args, lhs_type, value)
+        d = self.distribution(term, spec, args, lhs_type, value)
         return value, _expanded(d, (rows.shape[0],) + tuple(batch[1:]))
 
     def factor_value(self, term: DensityTerm, env):
@@ -179,7 +198,7 @@ class ModelBuilder:
             return jnp.sum(value)
         spec = distributions.lookup(term.distribution.name)
         value, args = self.value_and_args(term, env)
-        d = self.ev.make(spec, list(term.distribution.args), args, self.checked.expr_types[id(term.lhs)], value)
+        d = self.distribution(term, spec, args, self.checked.expr_types[id(term.lhs)], value)
         return jnp.sum(d.log_prob(value - spec.offset))
 
 

@@ -18,13 +18,16 @@ not among them is an error.
 
 Integers are accepted for reals, not the reverse; from Python values (numpy,
 pandas) an integral float counts as an integer.  Bounds are inclusive;
-structured types are checked to 1e-8 as Stan does.  Missing and non-finite
-values are rejected.  All problems are collected into one ``DataError``.
+structured types are checked to 1e-8 as Stan does.  Non-finite values are
+rejected, and so are missing ones except in the names given as
+``imputable`` (real data on the left of a ``~``): there they are NaN, and
+``BoundData.missing`` marks them.  All problems are collected into one
+``DataError``.
 
 Error codes: E301 name not in the data, E302 not a number, E303 missing
 value, E304 non-finite value, E305 real for an int, E306 wrong shape, E307
 size conflict, E308 bound violated, E309 structure violated, E310 unseen
-factor level.
+factor level, E316 missing values in integer data on the left of a ``~``.
 """
 
 from __future__ import annotations
@@ -65,17 +68,19 @@ class BoundData:
     levels: dict[str, list[str]] = field(default_factory=dict)  # factor -> labels in code order
     sources: dict[str, str] = field(default_factory=dict)  # name -> file it came from
     placeholders: set[str] = field(default_factory=set)  # optional names absent from the data, filled with zeros
+    missing: dict[str, np.ndarray] = field(default_factory=dict)  # imputable name -> mask of its missing entries
 
 
 def bind(decls: list[DataDecl], raw: RawData, sizes: dict[str, int] | None = None,
-         known_levels: dict[str, list[str]] | None = None, optional: frozenset[str] = frozenset()) -> BoundData:
+         known_levels: dict[str, list[str]] | None = None, optional: frozenset[str] = frozenset(),
+         imputable: frozenset[str] = frozenset()) -> BoundData:
     """Check ``raw`` against ``decls`` and convert it; raise DataError listing every problem.
 
     Names in ``optional`` (observed values, when predicting) may be absent: they are then
     zeros of their declared shape, listed in ``placeholders``, and their sizes must come
     from other data.
     """
-    return _Binder(list(decls), raw, sizes or {}, known_levels or {}, optional).run()
+    return _Binder(list(decls), raw, sizes or {}, known_levels or {}, optional, imputable).run()
 
 
 def decl_text(d: DataDecl) -> str:
@@ -96,8 +101,8 @@ def decl_text(d: DataDecl) -> str:
 
 class _Binder:
     def __init__(self, decls: list[DataDecl], raw: RawData, sizes: dict[str, int], known: dict[str, list[str]],
-                 optional: frozenset[str] = frozenset()):
-        self.decls, self.raw, self.known = decls, raw, known
+                 optional: frozenset[str] = frozenset(), imputable: frozenset[str] = frozenset()):
+        self.decls, self.raw, self.known, self.imputable = decls, raw, known, imputable
         self.absent = [d for d in decls if d.name in optional and d.name not in raw]
         self.bag = DiagnosticBag()
         self.out = BoundData()
@@ -205,6 +210,8 @@ class _Binder:
         values = values.reshape(shape)
         if d.structure and not self._structure(d, e, values):
             return None
+        if d.name in self.imputable and e.missing.any():
+            self.out.missing[d.name] = e.missing.reshape(shape)
         self.out.values[d.name] = values
         self.out.sources[d.name] = e.source
         return values
@@ -222,12 +229,16 @@ class _Binder:
             nums = vals.astype(np.float64)
             ints = None if vals.dtype != np.int64 else np.ones(vals.shape, dtype=bool)
         n_before = len(self.bag.items)
-        self._cells("E303", d, e, missing, lambda t: (f"missing value ({t!r})" if t else "missing value")
-                    + "; missing values are not supported yet", "missing")
+        if d.name not in self.imputable:
+            self._cells("E303", d, e, missing, lambda t: (f"missing value ({t!r})" if t else "missing value")
+                        + "; only data on the left of a `~` may have missing values", "missing")
+        elif d.type.is_int:
+            self._cells("E316", d, e, missing, lambda t: (f"missing value ({t!r})" if t else "missing value")
+                        + " in integer data: its missing entries would be discrete parameters", "missing")
         self._cells("E302", d, e, bad, lambda t: f"{t!r} is not a number", "not a number")
         finite = np.isfinite(nums)
-        self._cells("E304", d, e, ~finite & ~missing & ~bad, lambda t: f"{t} is not a finite number; missing and "
-                    "infinite values are not supported yet", "not finite")
+        self._cells("E304", d, e, ~finite & ~missing & ~bad, lambda t: f"{t} is not a finite number; infinite "
+                    "values are not data", "not finite")
         if d.type.is_int:
             if ints is None:
                 ints = (np.vectorize(is_int_text, otypes=[bool])(e.cells) if e.cells is not None

@@ -16,10 +16,12 @@ import numpy as np
 
 from probdsl.errors import DiagnosticBag, Span
 from probdsl.model_interface import TRANSFORMED_DATA
+from probdsl.sema import discrete
 from probdsl.sema import types as T
+from probdsl.sema.limits import check_limits
 from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, Resolved, _dist_base
 from probdsl.sema.types import INT, MATRIX, REAL, ROW_VECTOR, SCALAR, VECTOR, Size, Type, sizes_conflict
-from probdsl.stdlib import distributions, functions
+from probdsl.stdlib import distributions, functions, ode
 from probdsl.syntax import ast, printer
 
 CONSTRAINED_VECTORS = {"simplex", "ordered", "positive_ordered", "sum_to_zero_vector", "unit_vector"}
@@ -38,6 +40,8 @@ class Checked:
     consts: dict[str, Any] = field(default_factory=dict)
     size_origin: dict[str, str] = field(default_factory=dict)
     loop_sizes: dict[int, Size] = field(default_factory=dict)  # id(ForLoop) -> its length
+    discrete: dict[str, Any] = field(default_factory=dict)  # discrete parameter -> its DiscretePlan
+    instances: dict[int, Any] = field(default_factory=dict)  # id(call of a `fun` or `ode`) -> calls.Instance
 
     def type_of(self, expr) -> Type:
         return self.expr_types[id(expr)]
@@ -87,6 +91,7 @@ class Checker:
         self.expr_types: dict[int, Type] = {}
         self.loop_sizes: dict[int, Size] = {}
         self.checked = Checked(resolved, self.types, self.expr_types, self.consts, self.size_origin, self.loop_sizes)
+        self.instances = self.checked.instances
 
     # ---- sizes ------------------------------------------------------------
     def size_of(self, e: ast.Expr) -> Size:
@@ -144,6 +149,8 @@ class Checker:
                 self.term(term)
             except _Skip:
                 pass
+        if not self.bag:
+            self.checked.discrete = discrete.analyse(self.checked, self.bag)
         return self.checked
 
     def declaration(self, info) -> None:
@@ -170,13 +177,35 @@ class Checker:
             self.types[decl.name] = Type(INT, SCALAR, (rows_size,))
             return
         if decl.role == "param" and spec.kind == "int":
-            self.bag.error("E133", f"parameter `{decl.name}` is an integer: discrete parameters are not supported yet",
-                           decl.type.span, hint="marginalize it by hand with `log_mix`/`log_sum_exp` and `target +=`")
-            raise _Skip
+            self.discrete_declaration(decl)
         t = declared_type(spec, self.size_of)
         self.types[decl.name] = t
         if self.has_data and decl.role == "data" and decl.name in self.consts:
             self.check_shape_against(decl, t, np.asarray(self.consts[decl.name]))
+
+    def discrete_declaration(self, decl) -> None:
+        """A discrete parameter needs finite support known from the data, and at most one dimension."""
+        lower, upper = decl.type.bound("lower"), decl.type.bound("upper")
+        if lower is None or upper is None or decl.type.bound("offset") or decl.type.bound("multiplier"):
+            self.bag.error("E133", f"parameter `{decl.name}` is an integer without finite support", decl.type.span,
+                           hint="declare both bounds, e.g. `int<lower=1, upper=K>`: it is then summed out exactly")
+            raise _Skip
+        for bound in (lower, upper):
+            for name in {n.name for n in ast.walk(bound) if isinstance(n, ast.Variable)}:
+                info = self.r.names.get(name)
+                if info is not None and info.role not in ("data", TRANSFORMED_DATA):
+                    self.bag.error("E133", f"the bounds of discrete `{decl.name}` must be known from the data; "
+                                   f"`{name}` is a {info.role}", bound.span)
+                    raise _Skip
+        if len(decl.type.array_sizes) > 1:
+            self.bag.error("E133", f"discrete parameter `{decl.name}` may have at most one dimension",
+                           decl.type.span, hint="use one array over the rows, e.g. `array[N] int<lower=1, upper=K>`")
+            raise _Skip
+        lo, hi = self.const_int(lower), self.const_int(upper)
+        if lo is not None and hi is not None and hi < lo:
+            self.bag.error("E133", f"discrete `{decl.name}` has no possible value: upper {hi} < lower {lo}",
+                           decl.type.span)
+            raise _Skip
 
     def consts_len(self, name: str) -> int | None:
         value = self.consts.get(name)
@@ -208,6 +237,11 @@ class Checker:
 
     # ---- definitions ------------------------------------------------------
     def definition(self, info) -> None:
+        if info.in_parts or (info.pieces and not self.starts_at_one(info.pieces[0])):
+            self.types[info.name] = self.definition_in_parts(info)
+            if self.has_data and info.role == TRANSFORMED_DATA and self.evaluate is not None:
+                self.consts[info.name] = self.evaluate(self.checked, info, self.consts)
+            return
         d: ast.Definition = info.node
         scope: dict[str, Size] = {}
         loop_dims: list[Size] = []
@@ -227,6 +261,111 @@ class Checker:
         self.types[d.name] = t
         if self.has_data and info.role == TRANSFORMED_DATA and self.evaluate is not None:
             self.consts[d.name] = self.evaluate(self.checked, info, self.consts)
+
+    # ---- names defined in pieces and recurrences ----------------------------
+    def starts_at_one(self, piece) -> bool:
+        lower = piece.loops[0].lower
+        return isinstance(lower, ast.Number) and lower.value == 1 or self.const_int(lower) in (1, None)
+
+    def definition_in_parts(self, info) -> Type:
+        """The type of a name defined piecewise; every element defined exactly once, recurrences look back."""
+        name = info.name
+        pieces = sorted(info.pieces, key=lambda p: p.recurrent)  # typed from the non-recurrent pieces first
+        if all(p.recurrent for p in pieces):
+            self.bag.error("E113", f"the recurrence for `{name}` has no first element", pieces[0].node.span,
+                           hint=f"define the elements it starts from separately, e.g. `{name}[1] = ...;` "
+                           "and start the loop at 2")
+            raise _Skip
+        element: Type | None = None
+        inner: list[Size] = []
+        ranges = []  # (first, last, piece) of the first index, when known
+        for piece in pieces:
+            scope = {loop.var: self.loop(loop) for loop in piece.loops}
+            inner_loops = piece.loops if piece.first is not None else piece.loops[1:]
+            for loop in inner_loops:
+                if not self.starts_at_one_loop(loop):
+                    self.bag.error("E113", f"this loop must start at 1: it defines a whole dimension of `{name}`",
+                                   loop.lower.span)
+            if piece.first is not None:
+                self.size_expr(piece.first)
+                lo = hi = self.const_int(piece.first)
+                last = piece.first
+            else:
+                lo, hi = self.const_int(piece.loops[0].lower), self.const_int(piece.loops[0].upper)
+                last = piece.loops[0].upper
+            ranges.append((lo, hi, piece, last))
+            if piece.recurrent:
+                self.types[name] = self.full_type(element, inner, ranges, info)
+                self.check_lags(piece, name)
+            t = self.expr(piece.node.value, scope)
+            sizes = [self.loop_sizes[id(loop)] for loop in inner_loops]
+            if element is None:
+                element, inner = t, sizes
+                continue
+            if element.rank != t.rank or len(sizes) != len(inner) or any(
+                    sizes_conflict(a, b) for a, b in zip(element.dims + tuple(inner), t.dims + tuple(sizes))):
+                self.bag.error("E116", f"the pieces of `{name}` have different shapes: "
+                               f"`{_stack(element, inner) if inner else element}` and `{_stack(t, sizes) if sizes else t}`",
+                               piece.node.span)
+                raise _Skip
+            if not t.is_int:
+                element = element.to_real()
+        self.check_coverage(name, ranges)
+        return self.full_type(element, inner, ranges, info)
+
+    def starts_at_one_loop(self, loop) -> bool:
+        return self.const_int(loop.lower) in (1, None)
+
+    def full_type(self, element: Type, inner: list[Size], ranges, info) -> Type:
+        known = [r for r in ranges if r[1] is not None]
+        last = max(known, key=lambda r: r[1])[3] if len(known) == len(ranges) else ranges[-1][3]
+        return _stack(element, [self.size_of(last)] + list(inner))
+
+    def check_coverage(self, name: str, ranges) -> None:
+        if any(lo is None for lo, _, _, _ in ranges):
+            return
+        expected = 1
+        for lo, hi, piece, _ in sorted(ranges, key=lambda r: r[0]):
+            if hi is not None and hi < lo:
+                continue
+            if lo > expected:
+                what = f"`{name}[{expected}]`" if lo == expected + 1 else f"`{name}[{expected}]` to `{name}[{lo - 1}]`"
+                one = lo == expected + 1
+                self.bag.error("E113", f"{what} {'is' if one else 'are'} never defined", piece.node.span,
+                               hint=f"define {'it' if one else 'them'}, or start the loop at {expected}")
+                return
+            if lo < expected:
+                self.bag.error("E113", f"`{name}[{lo}]` is defined twice", piece.node.span,
+                               hint="every element is defined exactly once")
+                return
+            if hi is None:
+                return
+            expected = hi + 1
+
+    def check_lags(self, piece, name: str) -> None:
+        """At the loop's first step, every look-back must land on an element defined before the loop."""
+        carried = piece.loops[0]
+        start = self.const_int(carried.lower)
+        for node in ast.walk(piece.node.value):
+            if not (isinstance(node, ast.Index) and isinstance(node.base, ast.Variable) and node.base.name == name):
+                continue
+            head = node.indices[0]
+            if isinstance(head, ast.Binary) and head.op == "-" and isinstance(head.left, ast.Variable) \
+                    and head.left.name == carried.var:
+                lag = self.const_int(head.right)
+                if lag is not None and lag < 1:
+                    self.bag.error("E114", f"`{printer.expr(node)}` reads an element not computed yet", node.span,
+                                   hint=f"a recurrence reads earlier elements, e.g. `{name}[{carried.var} - 1]`")
+                elif lag is not None and start is not None and start - lag < 1:
+                    self.bag.error("E114", f"at `{carried.var} = {start}`, `{printer.expr(node)}` reads "
+                                   f"`{name}[{start - lag}]`, which does not exist", node.span,
+                                   hint=f"define the first {f'{lag} elements' if lag > 1 else 'element'} "
+                                   f"separately and start the loop at {lag + 1}")
+            elif not isinstance(head, (ast.Binary, ast.Slice)):
+                fixed = self.const_int(head)
+                if fixed is not None and start is not None and fixed >= start:
+                    self.bag.error("E114", f"`{printer.expr(node)}` is not computed before the loop starts "
+                                   f"at `{carried.var} = {start}`", node.span)
 
     def loop(self, loop: ast.ForLoop) -> Size:
         if id(loop) in self.loop_sizes:
@@ -263,15 +402,11 @@ class Checker:
                 self.bag.error("E140", "`flat()` is only a prior for a parameter", dist.span)
             elif dist.args:
                 self.bag.error("E141", "`flat()` takes no arguments", dist.span)
+            check_limits(self, term, scope, lhs_t)
             return
         arg_types = [self.expr(a, scope) for a in dist.args]
         self.check_distribution(dist.name, dist.args, arg_types, dist.span, lhs_t, lhs)
-        if term.truncation is not None:
-            for bound in (term.truncation.lower, term.truncation.upper):
-                if bound is not None:
-                    self.expr(bound, scope)
-            self.bag.error("E142", "truncation `T[ , ]` is not supported yet", term.truncation.span,
-                           hint="for a parameter, declare bounds instead: `real<lower=0> x ~ normal(0, 1);`")
+        check_limits(self, term, scope, lhs_t)
 
     def check_distribution(self, name, args, arg_types, span, lhs_t: Type | None, lhs=None) -> Type:
         spec = distributions.lookup(name)
@@ -296,7 +431,8 @@ class Checker:
                 self.bag.error("E152", f"`{name}` is a distribution over {spec.variate}s but the value is `{lhs_t}`",
                                span)
         if spec.event_rank == 0:
-            self.check_broadcast(name, args, arg_types, span, lhs_t, lhs)
+            elementwise = [(a, t) for a, t, sa in zip(args, arg_types, spec.args) if sa.kind in ("real", "int")]
+            self.check_broadcast(name, [a for a, _ in elementwise], [t for _, t in elementwise], span, lhs_t, lhs)
             shapes = [t for t in arg_types if not t.is_scalar]
             return lhs_t if lhs_t is not None else (_rng_type(spec, shapes[0]) if shapes else T.scalar(
                 INT if spec.variate == "int" else REAL))
@@ -533,6 +669,9 @@ class Checker:
         return Size(name, None if lo is None or hi is None else max(0, hi - lo + 1))
 
     def call(self, e: ast.Call, scope) -> Type:
+        if e.name in self.r.functions or ode.lookup(e.name):
+            from probdsl.sema.calls import check_call
+            return check_call(self, e, scope)
         arg_types = [self.expr(a, scope) for a in e.args]
         spec = functions.lookup(e.name)
         if spec is not None:

@@ -18,13 +18,30 @@ from dataclasses import dataclass, field
 
 from probdsl.errors import DiagnosticBag, Span
 from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
-from probdsl.stdlib import distributions, functions
-from probdsl.syntax import ast
+from probdsl.sema import userfun
+from probdsl.stdlib import distributions, functions, ode
+from probdsl.syntax import ast, printer
 
 RESERVED = {"target", "in", "for", "data", "param", "factor", "array"}
 DENSITY_SUFFIXES = ("_lpdf", "_lupdf", "_lpmf", "_lupmf", "_lcdf", "_lccdf", "_cdf")
 
 PRIOR, OBSERVED, FACTOR = "prior", "observed", "factor"
+
+
+@dataclass
+class Piece:
+    """One indexed definition of a name: ``x[t] = ...`` in loops, or ``x[1] = ...``.
+
+    A name may be defined in several pieces (``sigma[1] = s0; for (t in 2:T) sigma[t] = ...``); together
+    they must define every element exactly once.  ``first`` is the constant first index of a piece that
+    defines one slice (``x[1]``, ``gamma[1, k]``), None when the first index is the outermost loop variable.
+    A recurrent piece reads earlier elements of its own name (``sigma[t - 1]``) and compiles to ``lax.scan``.
+    """
+
+    node: ast.Definition
+    loops: tuple[ast.ForLoop, ...]
+    first: ast.Expr | None
+    recurrent: bool
 
 
 @dataclass
@@ -39,6 +56,12 @@ class NameInfo:
     deps: set[str] = field(default_factory=set)
     uses_rng: bool = False
     role: str = ""
+    pieces: list[Piece] = field(default_factory=list)  # indexed definitions, in source order
+
+    @property
+    def in_parts(self) -> bool:
+        """Defined piecewise or by a recurrence, so evaluated element range by element range."""
+        return any(p.recurrent or p.first is not None for p in self.pieces) or len(self.pieces) > 1
 
 
 @dataclass
@@ -66,6 +89,10 @@ class DensityTerm:
         return None if isinstance(self.node, ast.Target) else self.node.truncation
 
     @property
+    def censoring(self) -> ast.Censoring | None:
+        return self.node.censoring if isinstance(self.node, ast.Tilde) else None
+
+    @property
     def lhs(self) -> ast.Expr | None:
         if isinstance(self.node, ast.Declaration):
             return ast.Variable(self.node.name, self.node.name_span)
@@ -78,6 +105,7 @@ class Resolved:
     names: dict[str, NameInfo]
     terms: list[DensityTerm]
     order: list[str]  # every name, dependencies first
+    functions: dict[str, userfun.UserFunction] = field(default_factory=dict)  # `fun` definitions by name
 
     def priors(self) -> dict[str, DensityTerm]:
         return {t.site: t for t in self.terms if t.kind == PRIOR}
@@ -104,13 +132,17 @@ def suggest(name: str, candidates) -> str | None:
 def resolve(program: ast.Program, bag: DiagnosticBag) -> Resolved:
     names: dict[str, NameInfo] = {}
     terms: list[DensityTerm] = []
+    functions = userfun.collect(program, bag)
     _collect(program.statements, (), names, terms, bag)
     _declare_implicit_sizes(program, names)
-    _check_unknown(program, names, terms, bag)
+    _check_unknown(userfun.model_part(program), names, terms, bag, functions)
+    userfun.check_calls(program, functions, names, bag)
+    for call in userfun.body_calls(functions):
+        _check_callee(call, bag, functions)
     _attach_terms(names, terms, bag)
     order = _sort(names, terms, bag)
     _assign_roles(names, terms, order, bag)
-    return Resolved(program, names, terms, order)
+    return Resolved(program, names, terms, order, functions)
 
 
 def _define(names, info: NameInfo, bag: DiagnosticBag) -> None:
@@ -146,36 +178,13 @@ def _collect(statements, loops, names, terms, bag) -> None:
                 else:
                     terms.append(DensityTerm(PRIOR, stmt, (), free_variables(stmt.prior), stmt.name))
         elif isinstance(stmt, ast.Definition):
-            deps = free_variables(stmt.value, loop_vars)
-            if stmt.type is not None:
-                for size in stmt.type.sizes + stmt.type.array_sizes:
-                    deps |= free_variables(size)
-            target = stmt.target
-            if isinstance(target, ast.Index):
-                for index in target.indices:
-                    deps |= free_variables(index, loop_vars)
-                if not loops:
-                    bag.error("E107", f"an indexed definition of `{stmt.name}` must be inside a `for` loop",
-                              stmt.span, hint=f"define the whole of `{stmt.name}` at once, or loop over its index")
-                wanted = [loop.var for loop in loops]
-                got = [i.name if isinstance(i, ast.Variable) else None for i in target.indices]
-                if got != wanted:
-                    bag.error("E107", f"`{stmt.name}` must be indexed by the loop variables [{', '.join(wanted)}]",
-                              target.span, hint="each loop defines one element per iteration: "
-                              f"`{stmt.name}[{', '.join(wanted)}] = ...`")
-            elif loops:
-                bag.error("E107", f"`{stmt.name}` is defined inside a loop without an index", stmt.span,
-                          hint=f"write `{stmt.name}[{', '.join(l.var for l in loops)}] = ...`")
-            if stmt.name in deps and loops:
-                bag.error("E108", f"`{stmt.name}` depends on its own earlier elements (a recurrence)", stmt.span,
-                          hint="recurrences compile to `lax.scan` in a later version; write the model without one")
-            span = target.span if isinstance(target, ast.Variable) else target.base.span
-            _define(names, NameInfo(stmt.name, "derived", stmt, span, loops, deps - {stmt.name},
-                                    uses_rng(stmt.value)), bag)
+            _collect_definition(stmt, loops, names, bag)
         elif isinstance(stmt, ast.Tilde):
             deps = free_variables(stmt.lhs, loop_vars) | free_variables(stmt.distribution, loop_vars)
             if stmt.truncation is not None:
                 deps |= free_variables(stmt.truncation, loop_vars)
+            if stmt.censoring is not None:
+                deps |= free_variables(stmt.censoring, loop_vars)
             terms.append(DensityTerm("", stmt, loops, deps, ""))
         elif isinstance(stmt, ast.Target):
             terms.append(DensityTerm(FACTOR, stmt, loops, free_variables(stmt.value, loop_vars), ""))
@@ -187,6 +196,113 @@ def _collect(statements, loops, names, terms, bag) -> None:
             if outer & {l.var for l in loops}:
                 bag.error("E110", "loop bounds cannot depend on an enclosing loop variable", stmt.lower.span)
             _collect(stmt.body, loops + (stmt,), names, terms, bag)
+
+
+def _collect_definition(stmt: ast.Definition, loops, names, bag) -> None:
+    loop_vars = frozenset(loop.var for loop in loops)
+    deps = free_variables(stmt.value, loop_vars)
+    if stmt.type is not None:
+        for size in stmt.type.sizes + stmt.type.array_sizes:
+            deps |= free_variables(size)
+    target = stmt.target
+    span = target.span if isinstance(target, ast.Variable) else target.base.span
+    if not isinstance(target, ast.Index):
+        if loops:
+            bag.error("E107", f"`{stmt.name}` is defined inside a loop without an index", stmt.span,
+                      hint=f"write `{stmt.name}[{', '.join(l.var for l in loops)}] = ...`")
+        if stmt.name in deps:
+            bag.error("E103", f"circular definition: `{stmt.name}` -> `{stmt.name}`", span,
+                      hint="a name cannot depend on itself, directly or through others")
+        _define(names, NameInfo(stmt.name, "derived", stmt, span, loops, deps - {stmt.name}, uses_rng(stmt.value)), bag)
+        return
+    for index in target.indices:
+        deps |= free_variables(index, loop_vars)
+    first = _piece_first_index(stmt, loops, bag)
+    if first is False:
+        return
+    recurrent = stmt.name in deps
+    if recurrent:
+        _check_recurrence(stmt, loops, first, bag)
+    piece = Piece(stmt, loops, first, recurrent)
+    previous = names.get(stmt.name)
+    if previous is not None and previous.pieces and stmt.type is None and previous.node.type is None:
+        previous.pieces.append(piece)
+        previous.deps |= deps - {stmt.name}
+        previous.uses_rng |= uses_rng(stmt.value)
+        return
+    _define(names, NameInfo(stmt.name, "derived", stmt, span, loops, deps - {stmt.name},
+                            uses_rng(stmt.value), pieces=[piece]), bag)
+
+
+def _piece_first_index(stmt: ast.Definition, loops, bag):
+    """The constant first index of an indexed definition, None if it is a loop variable, False on error."""
+    indices = stmt.target.indices
+    wanted = [loop.var for loop in loops]
+    got = [i.name if isinstance(i, ast.Variable) else None for i in indices]
+    if loops and got == wanted:
+        return None
+    loop_vars = set(wanted)
+    head = indices[0]
+    constant_head = not isinstance(head, ast.Slice) and not (free_variables(head) & loop_vars)
+    if constant_head and got[1:] == wanted:
+        return head
+    if not loops:
+        bag.error("E107", f"outside a loop, a piece of `{stmt.name}` defines one element: "
+                  f"`{stmt.name}[1] = ...`", stmt.target.span,
+                  hint=f"loop over the other indexes: `for (k in 1:K) {stmt.name}[1, k] = ...`")
+    else:
+        bag.error("E107", f"`{stmt.name}` must be indexed by the loop variables [{', '.join(wanted)}]",
+                  stmt.target.span, hint="each loop defines one element per iteration: "
+                  f"`{stmt.name}[{', '.join(wanted)}] = ...`")
+    return False
+
+
+def lag_of(index, carried: str):
+    """``k`` when ``index`` is ``carried - k`` (a look-back in a recurrence), else None."""
+    if isinstance(index, ast.Binary) and index.op == "-" and isinstance(index.left, ast.Variable) \
+            and index.left.name == carried:
+        return index.right
+    return None
+
+
+def recurrence_lags(piece: Piece) -> list:
+    """The look-back expressions ``k`` of every ``x[t - k, ...]`` in a recurrent piece."""
+    name, carried = piece.node.name, piece.loops[0].var
+    return [lag for node in ast.walk(piece.node.value)
+            if isinstance(node, ast.Index) and isinstance(node.base, ast.Variable) and node.base.name == name
+            and (lag := lag_of(node.indices[0], carried)) is not None]
+
+
+def _check_recurrence(stmt: ast.Definition, loops, first, bag) -> None:
+    """A recurrence reads only earlier elements: ``x[t - 1]``, ``x[t - K, k]``, or a fixed ``x[1]``."""
+    name = stmt.name
+    loop_vars = {loop.var for loop in loops}
+    if first is not None or not loops:
+        bag.error("E108", f"`{name}` is defined from itself outside a recurrence loop", stmt.span,
+                  hint=f"a recurrence steps over the loop's first index: `for (t in 2:T) {name}[t] = ... {name}[t - 1] ...`")
+        return
+    carried = loops[0].var
+    parents = {}
+    for node in ast.walk(stmt.value):
+        if isinstance(node, ast.Index):
+            parents[id(node.base)] = node
+    for node in ast.walk(stmt.value):
+        if not (isinstance(node, ast.Variable) and node.name == name):
+            continue
+        index = parents.get(id(node))
+        head = index.indices[0] if index is not None else None
+        lagged = lag_of(head, carried) is not None and not (free_variables(head.right) & loop_vars)
+        fixed = head is not None and not isinstance(head, ast.Slice) and not (free_variables(head) & loop_vars)
+        if lagged or fixed:
+            if lagged and isinstance(head.right, ast.Number) and head.right.value < 1:
+                bag.error("E108", f"`{printer.expr(index)}` reads an element not yet computed", index.span,
+                          hint=f"a recurrence reads earlier elements: `{name}[{carried} - 1]`")
+            continue
+        where = printer.expr(index) if index is not None else name
+        bag.error("E108", f"the recurrence for `{name}` reads `{where}`; it may only read earlier elements "
+                  f"`{name}[{carried} - 1]`, `{name}[{carried} - k]` or a fixed element", (index or node).span,
+                  hint="a loop-carried dependency steps over the outermost loop's index; reorder the loops "
+                  "if it runs over an inner one")
 
 
 def _declare_implicit_sizes(program, names) -> None:
@@ -205,7 +321,7 @@ def _declare_implicit_sizes(program, names) -> None:
                 names[size.name] = NameInfo(size.name, "data", decl, size.span)
 
 
-def _check_unknown(program, names, terms, bag) -> None:
+def _check_unknown(program, names, terms, bag, user_functions) -> None:
     loop_names = {n.var for n in ast.walk(program) if isinstance(n, ast.ForLoop)}
     for loop in (n for n in ast.walk(program) if isinstance(n, ast.ForLoop)):
         if loop.var in names:
@@ -222,7 +338,7 @@ def _check_unknown(program, names, terms, bag) -> None:
             bag.error("E102", f"unknown name `{node.name}`", node.span,
                       hint=f"did you mean `{close}`?" if close else "declare it with `data` or `param`, or define it")
         elif isinstance(node, ast.Call):
-            _check_callee(node, bag)
+            _check_callee(node, bag, user_functions)
         elif isinstance(node, ast.Distribution):
             if distributions.lookup(node.name) is None:
                 close = distributions.suggest(node.name)
@@ -230,9 +346,9 @@ def _check_unknown(program, names, terms, bag) -> None:
                           hint=f"did you mean `{close}`?" if close else "see docs/language.md for the list")
 
 
-def _check_callee(call: ast.Call, bag) -> None:
+def _check_callee(call: ast.Call, bag, user_functions) -> None:
     name = call.name
-    if functions.lookup(name) is not None:
+    if functions.lookup(name) is not None or name in user_functions or ode.lookup(name) is not None:
         return
     base = _dist_base(name)
     if base is not None and distributions.lookup(base) is not None:
@@ -276,7 +392,10 @@ def _attach_terms(names, terms, bag) -> None:
         lhs = term.node.lhs
         root = _lhs_root(lhs)
         info = names.get(root) if root else None
-        if info is not None and info.kind == "param" and _is_whole(lhs, term.loops):
+        if info is not None and is_discrete_param(info):
+            term.kind, term.site = PRIOR, root  # a discrete parameter's prior may come in pieces (a Markov chain)
+            priors.setdefault(root, term)
+        elif info is not None and info.kind == "param" and _is_whole(lhs, term.loops):
             if root in priors:
                 bag.error("E111", f"parameter `{root}` has two priors", term.span,
                           notes=(f"first prior at {priors[root].span}",),
@@ -301,6 +420,10 @@ def _attach_terms(names, terms, bag) -> None:
             bag.error("E104", f"parameter `{info.name}` has no prior", info.span,
                       hint=f"give it one, e.g. `{info.name} ~ normal(0, 1);`, or write `{info.name} ~ flat();` "
                       "for an improper uniform prior over its declared support")
+
+
+def is_discrete_param(info: NameInfo) -> bool:
+    return info.kind == "param" and isinstance(info.node, ast.Declaration) and info.node.type.kind == "int"
 
 
 def _is_whole(lhs, loops) -> bool:

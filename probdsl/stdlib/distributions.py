@@ -100,6 +100,11 @@ class DistSpec:
         """The ``source`` template filled with the arguments' code."""
         return self.source.format(*args)
 
+    @property
+    def has_cdf(self) -> bool:
+        """Whether NumPyro gives its CDF (needed by truncation ``T[L, U]`` and ``censored(...)``)."""
+        return self.name in WITH_CDF
+
 
 def _compile(source: str, nargs: int) -> Callable:
     names = [f"a{i}" for i in range(nargs)]
@@ -262,6 +267,14 @@ _SPECS = [
 ]
 
 DISTRIBUTIONS: dict[str, DistSpec] = {s.name: s for s in _SPECS}
+
+#: Distributions whose NumPyro form has a ``cdf`` (tests/test_limits.py checks this list against NumPyro).
+WITH_CDF = frozenset({
+    "normal", "std_normal", "student_t", "cauchy", "double_exponential", "logistic", "gumbel", "lognormal",
+    "chi_square", "inv_chi_square", "scaled_inv_chi_square", "exponential", "gamma", "inv_gamma", "weibull",
+    "frechet", "rayleigh", "pareto", "pareto_type_2", "loglogistic", "beta", "beta_proportion", "uniform",
+    "poisson", "poisson_log", "neg_binomial", "neg_binomial_2", "neg_binomial_2_log", "discrete_range",
+})
 
 
 def lookup(name: str) -> DistSpec | None:

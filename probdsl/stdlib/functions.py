@@ -656,6 +656,32 @@ def _const(t: Type) -> Rule:
     return lambda args: t
 
 
+def _gp_cov(n_scalars: int) -> Rule:
+    """``gp_*_cov(x, alpha, rho, ...)``: matrix[N, N]; the cross form ``(x1, x2, ...)``: matrix[N1, N2].
+
+    Points are ``array[N] real`` or ``array[N] vector[D]`` (one point per element).
+    """
+
+    def rule(args):
+        points, scalars = args[: len(args) - n_scalars], args[len(args) - n_scalars:]
+        for a in points:
+            t = a.type
+            if len(t.array_dims) != 1 or t.kind not in (SCALAR, VECTOR, ROW_VECTOR):
+                return _found("an array of reals or of vectors", t)
+        if len(points) == 2:
+            a, b = points[0].type, points[1].type
+            if (a.kind == SCALAR) != (b.kind == SCALAR):
+                return f"both sets of points must be reals, or vectors: found {a} and {b}"
+            if a.kind != SCALAR and sizes_conflict(a.elem_dims[0], b.elem_dims[0]):
+                return f"points differ in dimension: {a} and {b}"
+        bad = next((a.type for a in scalars if not a.type.is_scalar), None)
+        if bad is not None:
+            return _found("a real", bad)
+        return matrix(points[0].type.array_dims[0], points[-1].type.array_dims[0])
+
+    return rule
+
+
 # ---------------------------------------------------------------- table
 
 _F = "jnp.multiply({0}, 1.0)"  # the argument as real
@@ -774,6 +800,33 @@ _CONSTANTS = {
 }
 
 _VEC, _ROW, _MAT, _VEC_MAT = "vector", "row_vector", "matrix", "vector|matrix"
+
+# Covariance functions: a kernel of the squared distances d2 between points and the scalars (alpha, rho[, p]).
+_D2 = ("(lambda a, b: jnp.sum(jnp.square(jnp.reshape(jnp.multiply(a, 1.0), (jnp.shape(a)[0], 1, -1))"
+       " - jnp.reshape(jnp.multiply(b, 1.0), (1, jnp.shape(b)[0], -1))), axis=-1))")
+_DIST = "jnp.where(d2 > 0, jnp.sqrt(jnp.where(d2 > 0, d2, 1.0)), 0.0)"  # no NaN gradient at d = 0
+_GP_KERNELS = {
+    "gp_exp_quad_cov": "(lambda d2, a, r: jnp.square(a) * jnp.exp(-0.5 * d2 / jnp.square(r)))",
+    "gp_exponential_cov": f"(lambda d2, a, r: jnp.square(a) * jnp.exp(-{_DIST} / r))",
+    "gp_matern32_cov": f"(lambda d2, a, r: (lambda u: jnp.square(a) * (1.0 + u) * jnp.exp(-u))"
+                       f"(jnp.sqrt(3.0) * {_DIST} / r))",
+    "gp_matern52_cov": f"(lambda d2, a, r: (lambda u: jnp.square(a) * (1.0 + u + jnp.square(u) / 3.0)"
+                       f" * jnp.exp(-u))(jnp.sqrt(5.0) * {_DIST} / r))",
+    "gp_periodic_cov": f"(lambda d2, a, r, p: jnp.square(a) * jnp.exp(-2.0 * jnp.square(jnp.sin(jnp.pi * {_DIST}"
+                       " / p)) / jnp.square(r)))",
+}
+
+
+def _gp_fn(name: str, kernel: str):
+    """A covariance function's table entry: the self form ``(x, alpha, rho[, p])`` and the cross form."""
+    extra = ", real p" if name == "gp_periodic_cov" else ""
+    n = 3 + bool(extra)
+    self_form = f"(lambda x, *s: {kernel}({_D2}(x, x), *s))(" + ", ".join("{%d}" % i for i in range(n)) + ")"
+    cross = f"(lambda x1, x2, *s: {kernel}({_D2}(x1, x2), *s))(" + ", ".join("{%d}" % i for i in range(n + 1)) + ")"
+    signatures = (f"matrix[N, N] {name}(array[N] real x, real alpha, real rho{extra})",
+                  f"matrix[N, N] {name}(array[N] vector x, real alpha, real rho{extra})",
+                  f"matrix[N1, N2] {name}(array[N1] T x1, array[N2] T x2, real alpha, real rho{extra})")
+    return _fn(name, signatures, _gp_cov(n - 1), self_form, (n, n + 1), [((None,) * (n + 1), cross)])
 
 _SPECS = [
     *(_fn(n, "real {0}()", _const(REAL_T), s, (0, 0)) for n, s in _CONSTANTS.items()),
@@ -1011,6 +1064,8 @@ _SPECS = [
         "jnp.linalg.solve({0}, {1})", (2, 2)),
     _fn("mdivide_right", "T mdivide_right(T b, matrix[K, K] A) = b / A", _mdivide(False),
         "(lambda b, a: jnp.linalg.solve(a.T, b.T).T)({0}, {1})", (2, 2)),
+    # ---- Gaussian-process covariance functions
+    *(_gp_fn(n, k) for n, k in _GP_KERNELS.items()),
 ]
 
 FUNCTIONS: dict[str, FunctionSpec] = {s.name: s for s in _SPECS}

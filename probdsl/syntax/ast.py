@@ -109,7 +109,48 @@ class ArrayLiteral:
     span: Span = _span()
 
 
-Expr = Union[Number, Variable, Binary, Unary, Conditional, Call, Index, Transpose, Paren, RowVectorLiteral, ArrayLiteral]
+@dataclass(frozen=True)
+class FormulaProduct:
+    """A population-level formula term: ``x``, ``x:z`` or ``x*z`` (names joined by ``:`` or ``*``)."""
+
+    names: tuple[Variable, ...]
+    ops: tuple[str, ...]  # ":" or "*" between consecutive names
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class FormulaGroup:
+    """A group-level formula term: ``(1 + x | g)``, or ``(1 + x || g)`` for uncorrelated effects."""
+
+    terms: tuple["FormulaTerm", ...]
+    signs: tuple[str, ...]  # the sign written before each term: "+", "-", or "" for an unsigned first term
+    correlated: bool
+    group: Variable
+    span: Span = _span()
+
+
+FormulaTerm = Union[Number, FormulaProduct, FormulaGroup]
+
+
+@dataclass(frozen=True)
+class Formula:
+    """``lm(1 + x + (1 | g))``: a linear predictor written as a formula; ``syntax/formula.py`` expands it."""
+
+    terms: tuple[FormulaTerm, ...]
+    signs: tuple[str, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A user function passed by name, as the first argument of ``ode(f, ...)``."""
+
+    name: str
+    span: Span = _span()
+
+
+Expr = Union[Number, Variable, Binary, Unary, Conditional, Call, Index, Transpose, Paren, RowVectorLiteral, ArrayLiteral,
+             FunctionRef, Formula]
 
 
 # ---- types -------------------------------------------------------------------
@@ -161,6 +202,26 @@ class Truncation:
 
 
 @dataclass(frozen=True)
+class CensorArg:
+    """One ``kind = value`` of ``censored(...)``: ``left``, ``right``, ``interval`` or ``upper``."""
+
+    kind: str
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Censoring:
+    """``censored(right = c)``: which rows of a likelihood are censored, and how."""
+
+    args: tuple[CensorArg, ...]
+    span: Span = _span()
+
+    def arg(self, kind: str) -> Expr | None:
+        return next((a.value for a in self.args if a.kind == kind), None)
+
+
+@dataclass(frozen=True)
 class Declaration:
     role: str  # "data" | "param"
     type: TypeSpec
@@ -191,6 +252,7 @@ class Tilde:
     distribution: Distribution
     truncation: Truncation | None = None
     span: Span = _span()
+    censoring: Censoring | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +271,20 @@ class ForLoop:
     span: Span = _span()
 
 
-Statement = Union[Declaration, Definition, Tilde, Target, ForLoop]
+@dataclass(frozen=True)
+class FunctionDef:
+    """``fun name(a, b) = value;``, or the block form: local definitions, then ``return value;``."""
+
+    name: str
+    params: tuple[str, ...]
+    locals: tuple[Definition, ...]
+    value: Expr
+    block: bool = False
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+Statement = Union[Declaration, Definition, Tilde, Target, ForLoop, FunctionDef]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from probdsl.errors import Diagnostic, Span, SyntaxErrorPdl
+from probdsl.stdlib import ode
 from probdsl.syntax import ast
 
 BOUND_KINDS = ("lower", "upper", "offset", "multiplier")
@@ -187,6 +188,11 @@ def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnost
         hint = f"there is no `{previous.value}` statement: a model is a set of definitions; use `c ? a : b` for a conditional value"
     elif previous is not None and previous.type in ("SCALAR_TYPE", "SIZED_TYPE", "RSQB", "GT") and "EQUAL" in expected:
         hint = "declare inputs with `data` and unknowns with `param`; a derived name needs `= expression`"
+    if previous is not None and previous.type == "LM":
+        hint = "`lm` is the formula keyword (`mu = lm(1 + x + (1 | g));`) and cannot name a variable"
+    elif expected == {"RPAR"} and token.value in ("/", ":"):
+        hint = ("a group term has one grouping factor, `(1 | g)`; for nested or crossed groups (`a/b`, `a:b`), "
+                "make a factor of the combinations in the data")
     if token.type in ("SCALAR_TYPE", "SIZED_TYPE") and previous is not None and previous.type == "NAME":
         hint = "declarations start with `data` or `param`, e.g. `data vector[N] y;`"
     elif token.type == "EQUAL" and "EQ_OP" in expected:
@@ -243,8 +249,8 @@ class _ToAst(Transformer):
         return ast.Definition(ast.Variable(str(name), _token_span(name, self.file)), value, type_spec, self._s(meta))
 
     def tilde(self, meta, children):
-        lhs, distribution, truncation = children
-        return ast.Tilde(lhs, distribution, truncation, self._s(meta))
+        lhs, distribution, truncation, censoring = children
+        return ast.Tilde(lhs, distribution, truncation, self._s(meta), censoring)
 
     def target(self, meta, children):
         return ast.Target(children[0], self._s(meta))
@@ -258,6 +264,22 @@ class _ToAst(Transformer):
     def block(self, meta, children):
         return list(children)
 
+    def function_def(self, meta, children):
+        name, *rest = children
+        body = rest.pop()
+        params = tuple(str(p) for p in rest if p is not None)
+        locals_, value = body if isinstance(body, tuple) else ((), body)
+        return ast.FunctionDef(str(name), params, locals_, value, isinstance(body, tuple), self._s(meta),
+                               _token_span(name, self.file))
+
+    def function_block(self, meta, children):
+        *locals_, value = children
+        return tuple(locals_), value
+
+    def local_definition(self, meta, children):
+        name, value = children
+        return ast.Definition(ast.Variable(str(name), _token_span(name, self.file)), value, None, self._s(meta))
+
     def distribution(self, meta, children):
         name, *args = children
         args = tuple(a for a in args if a is not None)
@@ -266,6 +288,13 @@ class _ToAst(Transformer):
     def truncation(self, meta, children):
         lower, upper = children
         return ast.Truncation(lower, upper, self._s(meta))
+
+    def censoring(self, meta, children):
+        return ast.Censoring(tuple(children), self._s(meta))
+
+    def censor_arg(self, meta, children):
+        kind, value = children
+        return ast.CensorArg(str(kind), value, self._s(meta))
 
     # types
     def type_spec(self, meta, children):
@@ -328,6 +357,8 @@ class _ToAst(Transformer):
         args = [a for a in args if a is not None]
         conditioned = any(isinstance(a, Token) and a.type == "CONDITION_BAR" for a in args)
         args = tuple(a for a in args if not isinstance(a, Token))
+        if ode.lookup(str(name)) and args and isinstance(args[0], ast.Variable):  # ode(f, ...) names a function
+            args = (ast.FunctionRef(args[0].name, args[0].span),) + args[1:]
         return ast.Call(str(name), args, conditioned, self._s(meta))
 
     def paren(self, meta, children):
@@ -362,3 +393,39 @@ class _ToAst(Transformer):
 
     def array_literal(self, meta, children):
         return ast.ArrayLiteral(tuple(children), self._s(meta))
+
+    # formulas: lm(1 + x + (1 | g))
+    def formula(self, meta, children):
+        terms, signs = _signed_terms(children)
+        return ast.Formula(terms, signs, self._s(meta))
+
+    def formula_constant(self, meta, children):
+        (number,) = children
+        if str(number) not in ("0", "1"):
+            raise SyntaxErrorPdl(Diagnostic(
+                "E006", f"`{number}` cannot be a formula term", _token_span(number, self.file),
+                hint="a formula term is a data column (`x`), an interaction (`x:z`), `1` (the intercept) or `0` (none)"))
+        return ast.Number(int(str(number)), str(number), self._s(meta))
+
+    def formula_product(self, meta, children):
+        names, ops = children[::2], children[1::2]
+        for op in ops:
+            if str(op) not in (":", "*"):
+                raise SyntaxErrorPdl(Diagnostic(
+                    "E006", f"`{op}` cannot join formula terms", _token_span(op, self.file),
+                    hint="terms are added with `+`; `x:z` is an interaction and `x*z` means `x + z + x:z`"))
+        variables = tuple(ast.Variable(str(n), _token_span(n, self.file)) for n in names)
+        return ast.FormulaProduct(variables, tuple(str(op) for op in ops), self._s(meta))
+
+    def formula_group(self, meta, children):
+        *inner, bar, group = children
+        terms, signs = _signed_terms(inner)
+        variable = ast.Variable(str(group), _token_span(group, self.file))
+        return ast.FormulaGroup(terms, signs, str(bar) == "|", variable, self._s(meta))
+
+
+def _signed_terms(children) -> tuple[tuple, tuple[str, ...]]:
+    """``[sign] term (sign term)*`` -> the terms and the sign written before each ("" for none)."""
+    first_sign, *rest = children
+    signs = [str(first_sign) if first_sign is not None else ""] + [str(s) for s in rest[1::2]]
+    return tuple(rest[::2]), tuple(signs)

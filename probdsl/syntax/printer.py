@@ -35,7 +35,7 @@ def expr(e) -> str:
     """Render an expression with only the parentheses the user wrote."""
     if isinstance(e, ast.Number):
         return e.text
-    if isinstance(e, ast.Variable):
+    if isinstance(e, (ast.Variable, ast.FunctionRef)):
         return e.name
     if isinstance(e, ast.Paren):
         return f"({expr(e.expr)})"
@@ -58,7 +58,24 @@ def expr(e) -> str:
         return f"[{', '.join(expr(i) for i in e.items)}]"
     if isinstance(e, ast.ArrayLiteral):
         return f"{{{', '.join(expr(i) for i in e.items)}}}"
+    if isinstance(e, ast.Formula):
+        return f"lm({_formula_terms(e.terms, e.signs)})"
     raise TypeError(f"not an expression: {e!r}")
+
+
+def _formula_terms(terms, signs) -> str:
+    text = ""
+    for sign, term in zip(signs, terms):
+        text += (f" {sign} " if text else sign) + _formula_term(term)
+    return text
+
+
+def _formula_term(t) -> str:
+    if isinstance(t, ast.FormulaGroup):
+        return f"({_formula_terms(t.terms, t.signs)} {'|' if t.correlated else '||'} {t.group.name})"
+    if isinstance(t, ast.FormulaProduct):
+        return t.names[0].name + "".join(op + n.name for op, n in zip(t.ops, t.names[1:]))
+    return expr(t)
 
 
 def _index(i) -> str:
@@ -103,7 +120,9 @@ def statement(s, indent: str = "") -> list[str]:
         prefix = f"{type_spec(s.type)} " if s.type is not None else ""
         return [f"{indent}{prefix}{expr(s.target)} = {expr(s.value)};"]
     if isinstance(s, ast.Tilde):
-        return [f"{indent}{expr(s.lhs)} ~ {distribution(s.distribution, s.truncation)};"]
+        censoring = "" if s.censoring is None else \
+            f" censored({', '.join(f'{a.kind} = {expr(a.value)}' for a in s.censoring.args)})"
+        return [f"{indent}{expr(s.lhs)} ~ {distribution(s.distribution, s.truncation)}{censoring};"]
     if isinstance(s, ast.Target):
         return [f"{indent}target += {expr(s.value)};"]
     if isinstance(s, ast.ForLoop):
@@ -114,7 +133,25 @@ def statement(s, indent: str = "") -> list[str]:
         for inner in s.body:
             lines += statement(inner, indent + "    ")
         return lines + [indent + "}"]
+    if isinstance(s, ast.FunctionDef):
+        head = f"{indent}fun {s.name}({', '.join(s.params)})"
+        if not s.block:
+            return [f"{head} = {expr(s.value)};"]
+        lines = [head + " {"] + [f"{indent}    {expr(d.target)} = {expr(d.value)};" for d in s.locals]
+        return lines + [f"{indent}    return {expr(s.value)};", indent + "}"]
     raise TypeError(f"not a statement: {s!r}")
+
+
+def _line_ranges(stmt, n_lines: int) -> list[tuple[int, int]]:
+    """For each printed line of ``stmt``, the source lines it covers: comments inside go with it.
+
+    Only a function block keeps its comments in place; other statements collect them on their last line.
+    """
+    if isinstance(stmt, ast.FunctionDef) and stmt.block:
+        inner = [(d.span.line, d.span.end_line) for d in stmt.locals] + [(stmt.value.span.line,
+                                                                           stmt.value.span.end_line)]
+        return [(stmt.span.line, stmt.span.line)] + inner + [(stmt.span.end_line, stmt.span.end_line)]
+    return [(0, 0)] * (n_lines - 1) + [(0, stmt.span.end_line)]
 
 
 def format_program(program: ast.Program) -> str:
@@ -140,11 +177,21 @@ def format_program(program: ast.Program) -> str:
         lines = statement(stmt)
         # trailing comments on the statement's last line (or inside it)
         previous_end = stmt.span.end_line
+        ranges = _line_ranges(stmt, len(lines))
+        above: dict[int, list[str]] = {}
         while ci < len(comments) and comments[ci].span.line <= stmt.span.end_line:
-            lines[-1] += "  " + comments[ci].text
+            c = comments[ci]
+            at = next(k for k, (_, end) in enumerate(ranges) if end >= c.span.line)
+            if c.span.line < ranges[at][0]:  # on a line of its own inside a function block
+                indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+                above.setdefault(at, []).extend((indent + c.text).splitlines())
+            else:
+                lines[at] += "  " + c.text
             previous_end = max(previous_end, comments[ci].span.end_line)
             ci += 1
-        out.extend(lines)
+        for k, line in enumerate(lines):
+            out.extend(above.get(k, []))
+            out.append(line)
     for c in comments[ci:]:
         if c.span.line == previous_end and out:
             out[-1] += "  " + c.text
