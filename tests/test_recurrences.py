@@ -9,6 +9,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import probdsl.api as api
+import recurrence_scan
 
 
 def joint(model_text, data, params):
@@ -50,17 +51,7 @@ def test_garch_recurrence_matches_a_python_loop():
     assert "jax.lax.scan" in bound.compiled.python_source()
 
 
-STOCHASTIC_VOLATILITY = """
-data vector[T] y;
-param real mu ~ normal(0, 10);
-param real<lower=-1, upper=1> phi ~ uniform(-1, 1);
-param real<lower=0> sigma ~ cauchy(0, 5);
-param vector[T] h_std ~ normal(0, 1);
-h[1] = mu + sigma * h_std[1] / sqrt(1 - square(phi));
-for (t in 2:T)
-    h[t] = mu + phi * (h[t - 1] - mu) + sigma * h_std[t];
-y ~ normal(0, exp(h / 2));
-"""
+STOCHASTIC_VOLATILITY = recurrence_scan.MODEL  # the model bench/recurrence_scan.py times
 
 
 def sv_reference(y, mu, phi, sigma, h_std):

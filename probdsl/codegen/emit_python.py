@@ -16,7 +16,7 @@ import keyword
 import re
 
 from probdsl.codegen import emit_discrete, impute, limits, runtime_discrete, runtime_dists, userfun
-from probdsl.codegen.evaluate import ordered_pieces, rng_numbers
+from probdsl.codegen.evaluate import rng_numbers
 from probdsl.codegen.numpyro_model import STRUCTURES, is_dynamic, support_matches
 from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
 from probdsl.sema.check import Checked
@@ -147,9 +147,9 @@ class Emitter:
         shape = "(" + "".join(f"{self.dim(d)}, " for d in t.dims) + ")"
         lines = ["    if predict:"] if info.role == GENERATED else []
         lines.append(f"{indent}{var} = jnp.zeros({shape}, dtype={'jnp.int32' if t.is_int else 'float'})")
-        for piece in ordered_pieces(info):
+        for piece in info.pieces_in_order:
             self.loops = piece.loops
-            lags = recurrence_lags(piece) if piece.recurrent else []
+            lags = recurrence_lags(piece)
             if lags:
                 lines += self.recurrence(info.name, piece, lags, indent)
                 continue

@@ -42,12 +42,15 @@ class Evaluator:
         """A name defined piecewise: pieces fill their element ranges in order; recurrences scan."""
         t = self.checked.types[info.name]
         values = jnp.zeros(t.shape(), dtype=jnp.int32 if t.is_int else float)
-        for piece in ordered_pieces(info):
+        for piece in info.pieces_in_order:
             lower, upper = self.piece_range(piece, env)
-            if piece.recurrent:
-                values = self.recurrence(info.name, piece, values, env)
+            lags = recurrence_lags(piece)
+            if lags:
+                values = self.recurrence(info.name, piece, values, env, lags, lower, upper)
                 continue
-            value = self.over_loops(piece.loops, env, lambda scope: self.expr(piece.node.value, scope))
+            # a plain piece, or one reading only elements defined before it (`x[1]`)
+            value = self.over_loops(piece.loops, {**env, info.name: values},
+                                    lambda scope: self.expr(piece.node.value, scope))
             values = values.at[lower - 1].set(value) if piece.first is not None else values.at[lower - 1:upper].set(value)
         return values
 
@@ -58,19 +61,14 @@ class Evaluator:
         loop = piece.loops[0]
         return int(self.static(loop.lower, env)), int(self.static(loop.upper, env))
 
-    def recurrence(self, name: str, piece, values, env):
+    def recurrence(self, name: str, piece, values, env, lags, lower: int, upper: int):
         """``x[t] = f(x[t - 1], ...)`` over the outermost loop, as one ``lax.scan``.
 
         The scan carries the last ``depth`` elements (the longest look-back), so each step costs
         the same whatever the length; fixed elements (``x[1]``) are read from before the loop.
         """
         carried, inner = piece.loops[0], piece.loops[1:]
-        lower, upper = self.piece_range(piece, env)
         before = {**env, name: values}
-        lags = recurrence_lags(piece)
-        if not lags:  # it reads only elements defined before the loop: no carry needed
-            value = self.over_loops(piece.loops, before, lambda s: self.expr(piece.node.value, s))
-            return values.at[lower - 1:upper].set(value)
         depth = max(int(self.static(lag, env)) for lag in lags)
 
         def step(window, t):
@@ -249,11 +247,6 @@ class Evaluator:
             elif implicit == "total":
                 extra.append(jnp.sum(jnp.asarray(value), axis=-1))
         return spec.make(*args, *extra)
-
-
-def ordered_pieces(info: NameInfo) -> list:
-    """Pieces in evaluation order: plain ones first, then recurrences (which read them) as written."""
-    return sorted(info.pieces, key=lambda p: p.recurrent)
 
 
 def rng_numbers(program: ast.Program) -> dict[int, int]:

@@ -19,7 +19,7 @@ from probdsl.model_interface import TRANSFORMED_DATA
 from probdsl.sema import discrete
 from probdsl.sema import types as T
 from probdsl.sema.limits import check_limits
-from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, Resolved, _dist_base
+from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, Resolved, _dist_base, lag_of
 from probdsl.sema.types import INT, MATRIX, REAL, ROW_VECTOR, SCALAR, VECTOR, Size, Type, sizes_conflict
 from probdsl.stdlib import distributions, functions, ode
 from probdsl.syntax import ast, printer
@@ -237,7 +237,7 @@ class Checker:
 
     # ---- definitions ------------------------------------------------------
     def definition(self, info) -> None:
-        if info.in_parts or (info.pieces and not self.starts_at_one(info.pieces[0])):
+        if info.in_parts or (info.pieces and not self.starts_at_one(info.pieces[0].loops[0])):
             self.types[info.name] = self.definition_in_parts(info)
             if self.has_data and info.role == TRANSFORMED_DATA and self.evaluate is not None:
                 self.consts[info.name] = self.evaluate(self.checked, info, self.consts)
@@ -263,14 +263,14 @@ class Checker:
             self.consts[d.name] = self.evaluate(self.checked, info, self.consts)
 
     # ---- names defined in pieces and recurrences ----------------------------
-    def starts_at_one(self, piece) -> bool:
-        lower = piece.loops[0].lower
-        return isinstance(lower, ast.Number) and lower.value == 1 or self.const_int(lower) in (1, None)
+    def starts_at_one(self, loop) -> bool:
+        """Whether the loop starts at 1 (or its start is not known yet)."""
+        return self.const_int(loop.lower) in (1, None)
 
     def definition_in_parts(self, info) -> Type:
         """The type of a name defined piecewise; every element defined exactly once, recurrences look back."""
         name = info.name
-        pieces = sorted(info.pieces, key=lambda p: p.recurrent)  # typed from the non-recurrent pieces first
+        pieces = info.pieces_in_order  # typed from the non-recurrent pieces first
         if all(p.recurrent for p in pieces):
             self.bag.error("E113", f"the recurrence for `{name}` has no first element", pieces[0].node.span,
                            hint=f"define the elements it starts from separately, e.g. `{name}[1] = ...;` "
@@ -283,7 +283,7 @@ class Checker:
             scope = {loop.var: self.loop(loop) for loop in piece.loops}
             inner_loops = piece.loops if piece.first is not None else piece.loops[1:]
             for loop in inner_loops:
-                if not self.starts_at_one_loop(loop):
+                if not self.starts_at_one(loop):
                     self.bag.error("E113", f"this loop must start at 1: it defines a whole dimension of `{name}`",
                                    loop.lower.span)
             if piece.first is not None:
@@ -312,9 +312,6 @@ class Checker:
                 element = element.to_real()
         self.check_coverage(name, ranges)
         return self.full_type(element, inner, ranges, info)
-
-    def starts_at_one_loop(self, loop) -> bool:
-        return self.const_int(loop.lower) in (1, None)
 
     def full_type(self, element: Type, inner: list[Size], ranges, info) -> Type:
         known = [r for r in ranges if r[1] is not None]
@@ -350,8 +347,7 @@ class Checker:
             if not (isinstance(node, ast.Index) and isinstance(node.base, ast.Variable) and node.base.name == name):
                 continue
             head = node.indices[0]
-            if isinstance(head, ast.Binary) and head.op == "-" and isinstance(head.left, ast.Variable) \
-                    and head.left.name == carried.var:
+            if lag_of(head, carried.var) is not None:
                 lag = self.const_int(head.right)
                 if lag is not None and lag < 1:
                     self.bag.error("E114", f"`{printer.expr(node)}` reads an element not computed yet", node.span,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from probdsl.errors import DiagnosticBag
 from probdsl.model_interface import GENERATED
-from probdsl.sema.resolve import OBSERVED, PRIOR, DensityTerm, NameInfo, is_discrete_param
+from probdsl.sema.resolve import OBSERVED, PRIOR, DensityTerm, NameInfo, is_discrete_param, lag_of
 from probdsl.syntax import ast, printer
 
 
@@ -75,7 +75,7 @@ def _plan(name: str, info: NameInfo, checked, bag) -> DiscretePlan | None:
                       term.span, hint="only likelihoods and `target +=` statements may use it")
             return None
     derived = [n for n in derived if resolved.names[n].role != GENERATED]
-    markov = any(name in (t.deps - {name}) or _reads(t.distribution, name) for t in priors)
+    markov = any(_reads(t.distribution, name) for t in priors)
     plan = DiscretePlan(name, lower, upper, markov, derived=derived, terms=terms)
     if markov:
         if not _markov_priors(plan, priors, bag):
@@ -137,8 +137,7 @@ def _markov_priors(plan: DiscretePlan, priors: list[DensityTerm], bag) -> bool:
     for node in ast.walk(step.distribution):
         if isinstance(node, ast.Index) and isinstance(node.base, ast.Variable) and node.base.name == name:
             head = node.indices[0]
-            lag_one = (isinstance(head, ast.Binary) and head.op == "-" and isinstance(head.left, ast.Variable)
-                       and head.left.name == loop.var and ast.literal_value(head.right) == 1)
+            lag_one = lag_of(head, loop.var) is not None and ast.literal_value(head.right) == 1
             if not lag_one or len(node.indices) != 1:
                 bag.error("E184", f"a transition may only read the previous state `{name}[{loop.var} - 1]`, "
                           f"not `{printer.expr(node)}`", node.span, hint=f"write it as {form}")
@@ -168,12 +167,8 @@ def _check_elementwise(name: str, node, loops, scalar: bool, bag, lag: bool = Fa
         head = index.indices[0]
         if isinstance(head, ast.Variable) and head.name == outer and len(index.indices) == 1:
             continue
-        if lag and _is_lag(head, outer):
+        if lag and lag_of(head, outer) is not None:
             continue
         bag.error("E186", f"`{printer.expr(index)}` does not use the discrete parameter elementwise", index.span,
                   hint=f"use `{name}[n]` in a loop over n from 1, or `{name}` whole in a vectorized statement")
 
-
-def _is_lag(head, outer) -> bool:
-    return (isinstance(head, ast.Binary) and head.op == "-" and isinstance(head.left, ast.Variable)
-            and head.left.name == outer)

@@ -59,6 +59,11 @@ class NameInfo:
     pieces: list[Piece] = field(default_factory=list)  # indexed definitions, in source order
 
     @property
+    def pieces_in_order(self) -> list[Piece]:
+        """Pieces in evaluation order: plain ones first, then recurrences (which read them) as written."""
+        return sorted(self.pieces, key=lambda p: p.recurrent)
+
+    @property
     def in_parts(self) -> bool:
         """Defined piecewise or by a recurrence, so evaluated element range by element range."""
         return any(p.recurrent or p.first is not None for p in self.pieces) or len(self.pieces) > 1
@@ -266,7 +271,9 @@ def lag_of(index, carried: str):
 
 
 def recurrence_lags(piece: Piece) -> list:
-    """The look-back expressions ``k`` of every ``x[t - k, ...]`` in a recurrent piece."""
+    """The look-back expressions ``k`` of every ``x[t - k, ...]`` in a piece (none unless it is recurrent)."""
+    if not piece.recurrent:
+        return []
     name, carried = piece.node.name, piece.loops[0].var
     return [lag for node in ast.walk(piece.node.value)
             if isinstance(node, ast.Index) and isinstance(node.base, ast.Variable) and node.base.name == name
