@@ -1,5 +1,6 @@
 """probdsl: a declarative probabilistic modelling language compiled to NumPyro."""
 
+from probdsl.backends.jax_cache import enable_compilation_cache  # light: imports JAX only when called
 from probdsl.errors import DataError, ModelError, ProbdslError, RuntimeModelError, SyntaxErrorPdl, UsageError
 
 __version__ = "0.1.0"
@@ -27,5 +28,6 @@ __all__ = [
     "UsageError",
     "__version__",
     "compile",
+    "enable_compilation_cache",
     "fit",
 ]

@@ -12,10 +12,11 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Optional
+from warnings import catch_warnings, simplefilter
 
 import typer
 
-from probdsl import __version__
+from probdsl import __version__, user_cache
 from probdsl.errors import Diagnostic, ProbdslError, UsageError
 
 METHODS = ("nuts",)
@@ -37,6 +38,8 @@ FitArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A res
 OutOpt = Annotated[Optional[Path], typer.Option("--out", dir_okay=False, help="Output file.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed (default: random, recorded in the output).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="Hide progress bars and status lines (results are still printed).")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", envvar="PROBDSL_NO_CACHE",
+                                          help="Do not use the persistent JAX compilation cache.")]
 
 
 def _reports_errors(command):
@@ -85,8 +88,10 @@ def fit(
     init: Annotated[Optional[str], typer.Option("--init", help="A radius for uniform initialisation (default 2), or a JSON file of initial values.")] = None,
     prior: Annotated[bool, typer.Option("--prior", help="Draw from the prior instead of the posterior.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 when there are sampler warnings.")] = False,
+    dense_mass: Annotated[bool, typer.Option("--dense-mass", help="Adapt a dense (full) mass matrix instead of a diagonal one.")] = False,
     out: OutOpt = None,
     quiet: QuietOpt = False,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Fit MODEL to DATA and write the draws to a netCDF file (default: MODEL with suffix .nc)."""
     if method not in METHODS:
@@ -94,6 +99,7 @@ def fit(
     out = out or model.with_name(f"{model.stem}.prior.nc" if prior else f"{model.stem}.nc")
     init_value = _parse_init(init)
     _configure_jax(devices=chains, x64=x64)
+    _configure_cache(enabled=not no_cache)
     from probdsl import api
     from probdsl.backends.nuts import NutsConfig, fit_nuts, fit_prior
     from probdsl.results.io import check_writable, write_netcdf_atomic
@@ -104,7 +110,8 @@ def fit(
         idata = fit_prior(bound, draws, seed)
     else:
         config = NutsConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, adapt_delta=adapt_delta,
-                            max_treedepth=max_treedepth, x64=x64, init=init_value, progress=not quiet)
+                            max_treedepth=max_treedepth, x64=x64, init=init_value, dense_mass=dense_mass,
+                            progress=not quiet)
         idata = fit_nuts(bound, config)
     write_netcdf_atomic(idata, out)
     warnings = _report(idata)
@@ -198,6 +205,7 @@ def predict(
     out: OutOpt = None,
     seed: SeedOpt = None,
     quiet: QuietOpt = False,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Predict for NEW_DATA from the posterior in FIT_FILE (default out: FIT_FILE with suffix .predict.nc)."""
     from probdsl.results.inference_data import recorded_config
@@ -207,6 +215,7 @@ def predict(
     check_writable(out)
     fitted = load_fit(fit_file)
     _configure_jax(devices=None, x64=recorded_config(fitted).get("x64", False))
+    _configure_cache(enabled=not no_cache)
     from probdsl import api
     from probdsl.backends.nuts import resolve_seed
 
@@ -261,6 +270,21 @@ def _configure_jax(devices: int | None, x64: bool) -> None:
         import jax
 
         jax.config.update("jax_enable_x64", True)
+
+
+def _configure_cache(enabled: bool) -> None:
+    """Turn on JAX's persistent compilation cache; if it cannot be used, warn and go on without it."""
+    if not enabled:
+        user_cache.turn_off()
+        return
+    from probdsl.backends.jax_cache import CompilationCacheWarning, enable_compilation_cache
+
+    with catch_warnings():
+        simplefilter("error", CompilationCacheWarning)
+        try:
+            enable_compilation_cache()
+        except CompilationCacheWarning as warning:
+            typer.echo(f"warning: {warning}", err=True)
 
 
 def _parse_init(init: str | None) -> float | dict | None:

@@ -44,6 +44,7 @@ def api(monkeypatch):
     monkeypatch.setitem(sys.modules, "probdsl.api", fake)
     monkeypatch.setattr(probdsl, "api", fake, raising=False)
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=false")
+    monkeypatch.setenv("PROBDSL_NO_CACHE", "1")  # JAX's configuration is process-wide: no persistent cache here
     return fake
 
 

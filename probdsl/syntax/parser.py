@@ -11,9 +11,11 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
+from probdsl import user_cache
 from probdsl.errors import Diagnostic, Span, SyntaxErrorPdl
 from probdsl.stdlib import ode
 from probdsl.syntax import ast
@@ -76,6 +78,18 @@ class _CommentCollector:
         return token
 
 
+def _tables_cache() -> str | bool:
+    """Where Lark keeps the parser tables it builds from the grammar (0.3 s to build, 10 ms to load),
+    keyed by a hash of the grammar and Lark's version; False when the user cache is off or unwritable."""
+    if user_cache.turned_off():
+        return False
+    try:
+        directory = user_cache.writable_directory(user_cache.cache_root() / "grammar")
+    except OSError:
+        return False
+    return str(directory / f"pdl-lark-{lark.__version__}.tables")
+
+
 @lru_cache(maxsize=1)
 def _parser_and_collector() -> tuple[Lark, _CommentCollector]:
     collector = _CommentCollector()
@@ -85,6 +99,7 @@ def _parser_and_collector() -> tuple[Lark, _CommentCollector]:
         propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks={"COMMENT": collector},
+        cache=_tables_cache(),
     )
     return parser, collector
 
