@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from probdsl.backends.devices import configure_host_devices
 from probdsl.compiled import BoundModel, CompiledModel, compile_source
 from probdsl.errors import DiagnosticBag, ModelError, ProbdslError, UsageError
 from probdsl.syntax.formula import expand as expand_formulas
@@ -71,6 +72,8 @@ def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, p
         import jax
 
         jax.config.update("jax_enable_x64", True)
+    if not prior:
+        configure_host_devices(chains)  # parallel chains, unless JAX is already initialised
     bound = model.bind(data)
     if prior:
         from probdsl.backends.nuts import fit_prior

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 from warnings import catch_warnings, simplefilter
@@ -17,6 +15,7 @@ from warnings import catch_warnings, simplefilter
 import typer
 
 from probdsl import __version__, user_cache
+from probdsl.backends.devices import configure_host_devices
 from probdsl.errors import Diagnostic, ProbdslError, UsageError
 
 METHODS = ("nuts",)
@@ -264,8 +263,7 @@ def _report(idata) -> list[str]:
 def _configure_jax(devices: int | None, x64: bool) -> None:
     """Ask for ``devices`` CPU devices (effective only before JAX initialises) and x64."""
     if devices is not None:
-        flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "", os.environ.get("XLA_FLAGS", "")).split()
-        os.environ["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={devices}"])
+        configure_host_devices(devices)
     if x64:
         import jax
 

@@ -1,12 +1,13 @@
 """The NUTS backend: NumPyro's No-U-Turn sampler with Stan's defaults.
 
 Chains run in parallel (``chain_method="parallel"``, one JAX device per chain)
-when ``jax.local_device_count() >= chains``, and vectorized otherwise.  On CPU
-JAX sees a single device unless told otherwise before it initialises: the CLI
-sets ``XLA_FLAGS=--xla_force_host_platform_device_count=<chains>`` before
-importing JAX.  From Python, with JAX already initialised, chains are
-vectorized; to get parallel ones call ``numpyro.set_host_device_count(n)``
-before importing jax or probdsl.
+when JAX has a device per chain, and vectorized on one device otherwise (a
+single GPU, say).  On CPU JAX sees one device unless told otherwise before it
+initialises: the CLI, and ``probdsl.fit`` when JAX is not yet initialised, ask
+for one CPU device per chain (``probdsl.backends.devices``).  On a 2-core
+machine that is faster even with 4 chains: eight schools, logistic regression
+and a radon model ran 4.5/6.1/7.0 s in parallel against 11.0/11.6/15.2 s
+vectorized (4 chains x 1000/1000, compilation included).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from probdsl.backends import devices
 from probdsl.errors import Diagnostic, ModelError, RuntimeModelError, UsageError
 from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike
 from probdsl.results.inference_data import (
@@ -78,8 +80,7 @@ def fit_nuts(model: ModelLike, config: NutsConfig):
         numpyro.enable_x64()
     seed = resolve_seed(config.seed)
     # ODE gradients (diffrax's checkpointed adjoint) fail under JAX 0.10's pmap: such chains are vectorized
-    parallel = jax.local_device_count() >= config.chains and not getattr(model, "solves_odes", False)
-    chain_method = "parallel" if parallel else "vectorized"
+    chain_method = "vectorized" if getattr(model, "solves_odes", False) else devices.chain_method(config.chains)
     kernel = NUTS(model.numpyro_model, target_accept_prob=config.adapt_delta, max_tree_depth=config.max_treedepth,
                   dense_mass=config.dense_mass, init_strategy=_init_strategy(config.init))
     mcmc = MCMC(kernel, num_warmup=config.warmup, num_samples=config.draws, num_chains=config.chains,
