@@ -143,3 +143,29 @@ def test_inline_prior_needing_the_variate_size():
 @pytest.mark.parametrize("path", ALL_EXAMPLES, ids=[p.stem for p in ALL_EXAMPLES])
 def test_examples_are_formatted(path):
     assert format_program(parse(path.read_text(), str(path))) == path.read_text()
+
+
+OFFSET_MULTIPLIER = """
+data int<lower=0> J;
+data vector[J] y;
+param real mu ~ normal(0, 5);
+param real<lower=0> tau ~ normal(0, 1);
+param vector<offset={offset}, multiplier=tau>[J] theta ~ normal(mu, tau);
+y ~ normal(theta, 1);
+"""
+
+
+@pytest.mark.parametrize("offset", ["mu", "0.5 * mu"])
+def test_offset_multiplier_density_is_exact_in_float32(offset):
+    """theta = offset + tau * u: its prior term is computed from (offset - mu) + tau * u, so a tiny
+    tau next to a large offset keeps every digit of u (float32 loses them in offset + tau * u - mu)."""
+    from scipy import stats
+    model = api.compile(OFFSET_MULTIPLIER.format(offset=offset)).bind({"J": 3, "y": [1.0, 2.0, 3.0]})
+    mu, tau, u = 1.4, 1e-6, np.array([0.5, -1.0, 2.0])
+    lp = model.log_density({"mu": mu, "tau": np.log(tau), "theta__u": jnp.asarray(u, jnp.float32)})
+    location = mu if offset == "mu" else 0.5 * mu
+    theta = location + tau * u
+    expected = (stats.norm(0, 5).logpdf(mu) + stats.norm(0, 1).logpdf(tau) + np.log(tau)  # tau's prior and Jacobian
+                + stats.norm(0, 1).logpdf((location - mu) / tau + u).sum()  # theta's prior with its Jacobian
+                + stats.norm(theta, 1).logpdf([1.0, 2.0, 3.0]).sum())
+    np.testing.assert_allclose(lp, expected, rtol=1e-5)

@@ -34,6 +34,7 @@ PARAMETERS = {
     "logistic": ["alpha", "beta"],
     "radon": ["mu_a", "g", "sigma_a", "a", "b", "sigma_y"],
     "stochastic_volatility": ["mu", "phi", "sigma", "h_std"],
+    "radon_noncentred": ["mu_a", "g", "sigma_a", "a", "b", "sigma_y"],  # probdsl only, radon's data
 }
 
 

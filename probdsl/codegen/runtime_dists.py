@@ -89,6 +89,9 @@ class Unconstrained(dist.Distribution):
         self.support = constraints.independent(constraints.real, len(shape))
 
     def log_prob(self, value):
+        normal = _normal_under(self.constrained)
+        if normal is not None and isinstance(self.transform, dist.transforms.AffineTransform):
+            return _affine_normal_log_prob(normal, self.transform, value, self.event_shape)
         x = self.transform(value)
         log_det = self.transform.log_abs_det_jacobian(value, x)
         extra = jnp.ndim(log_det) - (len(self.event_shape) - self.transform.codomain.event_dim)
@@ -96,6 +99,23 @@ class Unconstrained(dist.Distribution):
 
     def sample(self, key, sample_shape=()):
         return self.transform.inv(self.constrained.sample(key, sample_shape))
+
+
+def _normal_under(d):
+    """The ``Normal`` inside ``d`` when ``d`` is one, expanded or made independent; else None."""
+    while isinstance(d, (dist.ExpandedDistribution, dist.Independent)):
+        d = d.base_dist
+    return d if type(d) is dist.Normal else None
+
+
+def _affine_normal_log_prob(normal, transform, u, shape):
+    """log N(offset + multiplier * u | mu, sigma) + log |multiplier|, summed, computed from
+    ((offset - mu) + multiplier * u) / sigma: when offset and mu are the same expression (the
+    non-centred case) their difference is exactly 0, where ``offset + multiplier * u - mu`` loses
+    every digit of ``u`` in float32 once the multiplier is small next to the offset."""
+    z = ((transform.loc - normal.loc) + transform.scale * u) / normal.scale
+    log_density = -0.5 * z**2 - jnp.log(normal.scale) - 0.5 * jnp.log(2 * jnp.pi) + jnp.log(jnp.abs(transform.scale))
+    return jnp.sum(jnp.broadcast_to(log_density, shape))
 
 
 def _outside(support, x):
