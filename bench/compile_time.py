@@ -1,4 +1,4 @@
-"""Compile-time benchmark: parse + check + codegen of every example, JAX tracing excluded.
+"""Compile-time benchmark: parse + check + codegen of every example and bench/nuts model, JAX tracing excluded.
 
 Target: <= 50 ms per model.  Prints a table and writes JSON (default bench/compile_time.json).
 
@@ -36,7 +36,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "compile_time.json")
     args = parser.parse_args()
-    rows = [time_model(p, args.repeat) for p in sorted((ROOT / "examples").rglob("*.pdl"))]
+    models = sorted((ROOT / "examples").rglob("*.pdl")) + sorted((ROOT / "bench" / "nuts" / "models").glob("*.pdl"))
+    rows = [time_model(p, args.repeat) for p in models]
     width = max(len(r["model"]) for r in rows)
     print(f"{'model':<{width}}  lines  median ms  max ms  <= {TARGET_MS:g} ms")
     for r in rows:
