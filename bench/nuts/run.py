@@ -15,6 +15,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import platform
 import subprocess
 import sys
@@ -29,12 +30,12 @@ from make_data import MODELS, write_all  # noqa: E402
 TOOLS = ("probdsl", "numpyro", "stan", "nutpie")
 # Variants written for probdsl alone, fitted to another model's data: same posterior, other parameterisation.
 VARIANTS = {"radon_noncentred": "radon"}
-REQUIRES = {"probdsl": "probdsl", "numpyro": "numpyro", "stan": "stan", "nutpie": "nutpie"}
+REQUIRES = {"probdsl": ("probdsl",), "numpyro": ("numpyro",), "stan": ("stan",), "nutpie": ("nutpie", "pymc")}
 INSTALL_HINT = "pip install -e '.[bench]'"
 
 
 def available(tool: str) -> bool:
-    return importlib.util.find_spec(REQUIRES[tool]) is not None and (tool != "nutpie" or importlib.util.find_spec("pymc"))
+    return all(importlib.util.find_spec(module) is not None for module in REQUIRES[tool])
 
 
 def run_worker(tool: str, model: str, data: Path, seed: int, args) -> dict:
@@ -121,7 +122,7 @@ def machine() -> dict:
     import jax
 
     return {"python": platform.python_version(), "platform": platform.platform(), "jax": jax.__version__,
-            "jax_devices": [str(d) for d in jax.devices()], "cpu_count": __import__("os").cpu_count()}
+            "jax_devices": [str(d) for d in jax.devices()], "cpu_count": os.cpu_count()}
 
 
 def main() -> None:
