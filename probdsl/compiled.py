@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpyro.primitives import Messenger
 
 from probdsl.codegen import impute
 from probdsl.codegen.diagnose import check_data_solves
@@ -32,6 +33,7 @@ from probdsl.model_interface import (
 )
 from probdsl.sema.check import Checked, check, declared_type
 from probdsl.sema.resolve import PRIOR, Resolved, resolve
+from probdsl.sema.rows import RowPlan, plan_rows
 from probdsl.sema.types import INT, SCALAR, Size, Type
 from probdsl.stdlib import distributions, ode
 from probdsl.syntax import ast, printer
@@ -329,10 +331,20 @@ class BoundModel:
         return _on_data(self.checked, self.checked.consts, lambda ev, env: ev.expr(e, env))
 
     # -- the compiled-model interface used by backends ----------------------------
-    def observation_rows(self) -> int | None:
-        """Size of the observation dimension: rows of the first observed site (None without one)."""
-        observed = [s for s in self.sites if s.role == OBSERVED and s.shape]
-        return observed[0].shape[0] if observed else None
+    @functools.cached_property
+    def row_plan(self) -> RowPlan:
+        """Which data a minibatch subsets and which sites it rescales (``probdsl/sema/rows.py``).
+
+        Raises ``ModelError`` listing every reason when subsampling rows would be wrong.
+        """
+        bag = DiagnosticBag()
+        plan = plan_rows(self.checked, bag, frozenset(self.bound.missing))
+        bag.raise_if_any(ModelError, {self.compiled.file: self.compiled.source})
+        return plan
+
+    def observation_rows(self) -> int:
+        """Size of the observation dimension (``row_plan.rows``)."""
+        return self.row_plan.rows
 
     def constrain(self, unconstrained: dict) -> dict:
         """Map unconstrained parameter values to the model's (constrained) values."""
@@ -349,33 +361,36 @@ class BoundModel:
         Where the model cannot be evaluated (a NaN from a failed ODE solve, say) the density is -inf:
         the point is rejected, as Stan rejects it, and as NUTS treats a NaN energy.
         """
-        import jax.numpy as jnp
-        from numpyro.infer.util import potential_energy
-        try:
-            lp = -potential_energy(self.numpyro_model, (self.data,), {}, unconstrained)
-        except ValueError:  # evaluated eagerly, NumPyro refuses NaN distribution arguments (traced, they give NaN)
-            return jnp.asarray(-jnp.inf)
-        return jnp.where(jnp.isnan(lp), -jnp.inf, lp)
+        return _log_density(self.numpyro_model, self.data, unconstrained)
 
     def log_density_and_grad(self, unconstrained: dict):
         import jax
         return jax.value_and_grad(self.log_density)(unconstrained)
 
-    def minibatch_log_density(self, unconstrained: dict, rows):
-        """Unbiased log density using only ``rows`` (0-based) of the observation dimension.
-
-        Every observed site whose first dimension is the observation dimension keeps
-        those rows and is scaled by ``n_rows / len(rows)``; priors are not scaled.
-        """
+    def minibatch_data(self, rows, data=None) -> dict:
+        """The model's ``data`` (default ``self.data``; JAX arrays under ``jit``) restricted to ``rows`` (0-based)
+        of the observation dimension: every ``row_plan.row_data`` array taken at ``rows``, the size
+        variable set to ``len(rows)``."""
         import jax.numpy as jnp
-        from numpyro import handlers
-        from numpyro.infer.util import potential_energy
 
-        rows = jnp.asarray(rows)
-        n = self.observation_rows()
-        plates = {s.name + "_rows": rows for s in self.sites if s.role == OBSERVED and s.shape and s.shape[0] == n}
-        model = handlers.substitute(self.numpyro_model, data=plates)
-        return -potential_energy(model, (self.data,), {}, unconstrained)
+        plan = self.row_plan
+        batch = dict(self.data if data is None else data)
+        for name in plan.row_data:
+            batch[name] = jnp.take(batch[name], rows, axis=0)
+        batch[plan.size_variable] = len(rows)
+        return batch
+
+    def minibatch_log_density(self, unconstrained: dict, rows, data=None):
+        """Unbiased estimate of ``log_density`` from ``rows`` (0-based) of the observation dimension.
+
+        The model runs on ``minibatch_data(rows, data)`` only, so its cost is that of the batch; the
+        sites summing over rows (``row_plan.scaled_sites``) are scaled by ``rows / len(rows)``, priors and
+        Jacobians are not.  ``data`` defaults to ``self.data``; under ``jit`` pass its arrays as an
+        argument (its Python ints stay ints).  Raises ``ModelError`` for models ``row_plan`` refuses.
+        """
+        plan = self.row_plan
+        model = _ScaleSites(self.numpyro_model, frozenset(plan.scaled_sites), plan.rows / len(rows))
+        return _log_density(model, self.minibatch_data(rows, data), unconstrained)
 
     def sample_prior(self, key, num_draws: int) -> dict:
         """Draws of every parameter, derived quantity and observed site from the prior predictive."""
@@ -412,6 +427,29 @@ class BoundModel:
         """The first statement whose log density is not finite at ``params`` (for init failures)."""
         from probdsl.codegen.diagnose import first_nonfinite
         return first_nonfinite(self, params)
+
+
+class _ScaleSites(Messenger):
+    """Multiplies the log density of the named sites by ``factor``."""
+
+    def __init__(self, fn, sites: frozenset[str], factor: float):
+        super().__init__(fn)
+        self.sites, self.factor = sites, factor
+
+    def process_message(self, msg):
+        if msg["type"] == "sample" and msg["name"] in self.sites:
+            msg["scale"] = self.factor if msg["scale"] is None else msg["scale"] * self.factor
+
+
+def _log_density(model, data, unconstrained):
+    """``-potential_energy`` of ``model(data)``, -inf where it cannot be evaluated (see ``BoundModel.log_density``)."""
+    import jax.numpy as jnp
+    from numpyro.infer.util import potential_energy
+    try:
+        lp = -potential_energy(model, (data,), {}, unconstrained)
+    except ValueError:  # evaluated eagerly, NumPyro refuses NaN distribution arguments (traced, they give NaN)
+        return jnp.asarray(-jnp.inf)
+    return jnp.where(jnp.isnan(lp), -jnp.inf, lp)
 
 
 def _support_text(spec) -> str:

@@ -10,6 +10,7 @@ import pytest
 from numpyro.infer.util import log_density
 
 import probdsl.api as api
+from probdsl.errors import ModelError
 from probdsl.syntax.parser import parse
 from probdsl.syntax.printer import format_program
 
@@ -96,12 +97,22 @@ def test_log_density_and_gradient(bound):
     np.testing.assert_allclose(grad["mu"], -1 / 25 + np.sum((y - 1) / s**2), rtol=1e-4)
 
 
-def test_minibatch_log_density_is_unbiased(bound):
-    u = {"mu": 1.0, "tau": 0.3, "eta": jnp.linspace(-1, 1, 8)}
-    full = bound.log_density(u)
-    halves = [bound.minibatch_log_density(u, jnp.arange(0, 4)), bound.minibatch_log_density(u, jnp.arange(4, 8))]
+def test_minibatch_log_density_is_unbiased():
+    regression = api.compile("data vector[N] x; data vector[N] y; param real a ~ normal(0, 5); "
+                             "param real b ~ normal(0, 5); param real<lower=0> s ~ exponential(1); "
+                             "y ~ normal(a + b * x, s);").bind({"x": np.arange(8.0), "y": ES_DATA["y"]})
+    u = {"a": 1.0, "b": 0.3, "s": 2.5}
+    full = regression.log_density(u)
+    halves = [regression.minibatch_log_density(u, jnp.arange(0, 4)),
+              regression.minibatch_log_density(u, jnp.arange(4, 8))]
     np.testing.assert_allclose(np.mean(halves), full, rtol=1e-5)
-    np.testing.assert_allclose(bound.minibatch_log_density(u, jnp.arange(8)), full, rtol=1e-6)
+    np.testing.assert_allclose(regression.minibatch_log_density(u, jnp.arange(8)), full, rtol=1e-6)
+
+
+def test_a_parameter_per_row_cannot_be_minibatched(bound):
+    with pytest.raises(ModelError) as info:
+        bound.minibatch_log_density({"mu": 1.0, "tau": 0.3, "eta": jnp.zeros(8)}, jnp.arange(4))
+    assert info.value.codes == ["E602"] and "`eta` has one value per row of `J`" in str(info.value)
 
 
 def test_prior_simulation_and_forward(bound):

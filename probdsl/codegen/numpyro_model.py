@@ -179,18 +179,9 @@ class ModelBuilder:
         batch = value.shape[: value.ndim - spec.event_rank]
         d = _expanded(self.distribution(term, spec, args, lhs_type, value), batch)
         if batch:
-            with numpyro.plate(term.site + "_rows", batch[0], dim=-len(batch)) as rows:
-                if rows.shape[0] != batch[0]:  # a minibatch: rows substituted by the caller, density rescaled
-                    value, d = self.subsample(term, value, args, spec, lhs_type, rows, batch)
+            with numpyro.plate(term.site + "_rows", batch[0], dim=-len(batch)):
                 return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
         return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
-
-    def subsample(self, term, value, args, spec, lhs_type, rows, batch):
-        """Keep only ``rows`` of the observation dimension in the value and every per-row argument."""
-        args = [jnp.take(a, rows, axis=0) if jnp.ndim(a) > spec.event_rank and jnp.shape(a)[0] == batch[0] else a for a in args]
-        value = jnp.take(value, rows, axis=0)
-        d = self.distribution(term, spec, args, lhs_type, value)
-        return value, _expanded(d, (rows.shape[0],) + tuple(batch[1:]))
 
     def factor_value(self, term: DensityTerm, env):
         if isinstance(term.node, ast.Target):

@@ -789,6 +789,10 @@ _BINARY = {
     "gamma_q": f"jsp.gammaincc({_F}, {{1}})",
 }
 
+#: Functions applied to containers element by element (a scalar argument broadcasts): element n of the
+#: result depends on element n of each argument only.
+ELEMENTWISE: frozenset[str] = frozenset({*_UNARY, *_BINARY, "abs", "fma", "inc_beta", "log2", "log10"})
+
 _CONSTANTS = {
     "pi": "jnp.pi",
     "e": "jnp.e",
