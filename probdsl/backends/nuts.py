@@ -13,16 +13,16 @@ vectorized (4 chains x 1000/1000, compilation included).
 from __future__ import annotations
 
 import dataclasses
-import os
-import secrets
-import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 
 from probdsl.backends import devices
-from probdsl.errors import Diagnostic, ModelError, RuntimeModelError, UsageError
+from probdsl.backends.draws import (
+    only, option_error, pointwise_log_likelihood, predict_sites, resolve_seed, show_progress, site_names, to_numpy,
+)
+from probdsl.errors import Diagnostic, ModelError, RuntimeModelError
 from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike
 from probdsl.results.inference_data import (
     build_inference_data,
@@ -30,7 +30,6 @@ from probdsl.results.inference_data import (
     build_prior_inference_data,
 )
 
-SEED_LIMIT = 2**32
 EXTRA_FIELDS = ("diverging", "energy", "potential_energy", "adapt_state.step_size", "num_steps", "accept_prob")
 
 
@@ -50,18 +49,8 @@ class NutsConfig:
     progress: bool = True
 
 
-def resolve_seed(seed: int | None) -> int:
-    """``seed`` checked to fit JAX's 32-bit keys, or a fresh random one when None."""
-    if seed is None:
-        return secrets.randbelow(2**31)
-    if not 0 <= seed < SEED_LIMIT:
-        raise _option_error(f"seed {seed} is out of range", f"use 0 <= seed < {SEED_LIMIT}")
-    return int(seed)
 
 
-def show_progress(requested: bool) -> bool:
-    """Progress bars only when asked for, on an interactive stderr, outside CI."""
-    return requested and sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def fit_nuts(model: ModelLike, config: NutsConfig):
@@ -92,17 +81,17 @@ def fit_nuts(model: ModelLike, config: NutsConfig):
         if "Cannot find valid initial parameters" not in str(e) and "distribution got invalid" not in str(e):
             raise
         raise _nonfinite_init_error(model, explain_key) from None
-    samples = _to_numpy(mcmc.get_samples(group_by_chain=True))
-    params = {k: v for k, v in samples.items() if k in _names(model, PARAM)}
-    recovered = _names(model, PARAM, DETERMINISTIC) - samples.keys()  # discrete parameters summed out, and their dependents
-    predicted = _predict(model, params, predict_key, _names(model, OBSERVED, GENERATED) | recovered)
+    samples = to_numpy(mcmc.get_samples(group_by_chain=True))
+    params = {k: v for k, v in samples.items() if k in site_names(model, PARAM)}
+    recovered = site_names(model, PARAM, DETERMINISTIC) - samples.keys()  # discrete parameters summed out, and their dependents
+    predicted = predict_sites(model, params, predict_key, site_names(model, OBSERVED, GENERATED) | recovered)
     config_dict = {**_config_dict(config), "method": "nuts", "seed": seed, "chain_method": chain_method}
     return build_inference_data(
         model,
-        {**samples, **_only(predicted, _names(model, GENERATED) | recovered)},
-        _sample_stats(_to_numpy(mcmc.get_extra_fields(group_by_chain=True))),
-        _log_likelihood(model, {k: v for k, v in samples.items() if k in params or k.removesuffix("__u") in params}),
-        _only(predicted, _names(model, OBSERVED)),
+        {**samples, **only(predicted, site_names(model, GENERATED) | recovered)},
+        _sample_stats(to_numpy(mcmc.get_extra_fields(group_by_chain=True))),
+        pointwise_log_likelihood(model, {k: v for k, v in samples.items() if k in params or k.removesuffix("__u") in params}),
+        only(predicted, site_names(model, OBSERVED)),
         config_dict,
         seed,
     )
@@ -124,12 +113,12 @@ def fit_prior(model: ModelLike, draws: int, seed: int | None):
         raise ModelError(Diagnostic("E402", f"cannot sample the prior: {names} {verb} a flat (improper) prior",
                                     hint="give every parameter a proper prior to use --prior"))
     if draws < 1:
-        raise _option_error("--draws must be at least 1")
+        raise option_error("--draws must be at least 1")
     seed = resolve_seed(seed)
-    wanted = _names(model, PARAM, DETERMINISTIC, GENERATED, OBSERVED)
+    wanted = site_names(model, PARAM, DETERMINISTIC, GENERATED, OBSERVED)
     drawn = Predictive(model.numpyro_model, num_samples=draws, return_sites=sorted(wanted))(
         jax.random.PRNGKey(seed), model.data, predict=True, from_prior=True)
-    prior = {k: v[None] for k, v in _to_numpy(drawn).items()}
+    prior = {k: v[None] for k, v in to_numpy(drawn).items()}
     return build_prior_inference_data(model, prior, {"method": "prior", "draws": draws, "seed": seed}, seed)
 
 
@@ -145,25 +134,12 @@ def predict(model: ModelLike, fit, seed: int | None):
     # the fit's imputed missing values belong to its own rows: missing values in the new data are drawn afresh
     continuous = {s.name for s in model.sites if s.role == PARAM and not s.discrete and not s.imputed}
     params = {k: fit.posterior[k].values for k in continuous if k in fit.posterior}
-    predicted = _predict(model, params, jax.random.PRNGKey(seed), _names(model, OBSERVED, DETERMINISTIC, GENERATED))
+    predicted = predict_sites(model, params, jax.random.PRNGKey(seed), site_names(model, OBSERVED, DETERMINISTIC, GENERATED))
     return build_predictions_inference_data(model, fit.posterior, predicted, {"method": "predict", "seed": seed}, seed)
 
 
-def _predict(model: ModelLike, params: Mapping[str, np.ndarray], key, sites: set[str]) -> dict[str, np.ndarray]:
-    """Run the model in predict mode once per ``(chain, draw)`` of ``params``; return ``sites``."""
-    from numpyro.infer import Predictive
-
-    if not sites:
-        return {}
-    predictive = Predictive(model.numpyro_model, posterior_samples=dict(params), return_sites=sorted(sites), batch_ndims=2)
-    return _to_numpy(predictive(key, model.data, predict=True))
 
 
-def _log_likelihood(model: ModelLike, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from numpyro.infer import log_likelihood
-
-    values = log_likelihood(model.numpyro_model, dict(params), model.data, batch_ndims=2)
-    return _only(_to_numpy(values), _names(model, OBSERVED))
 
 
 def _sample_stats(extra: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -198,7 +174,7 @@ def _one_prior_draw(model: ModelLike, key) -> dict[str, np.ndarray]:
     drawn = handlers.substitute(handlers.seed(model.numpyro_model, key), substitute_fn=init_to_sample)
     with numpyro.validation_enabled(False):  # the draw may make the density NaN: that is what is explained
         trace = handlers.trace(drawn).get_trace(model.data)
-    return {k: np.asarray(trace[k]["value"]) for k in _names(model, PARAM) if k in trace}
+    return {k: np.asarray(trace[k]["value"]) for k in site_names(model, PARAM) if k in trace}
 
 
 def _init_strategy(init):
@@ -220,12 +196,12 @@ def _validate(config: NutsConfig, model: ModelLike) -> None:
     ]
     for ok, message in checks:
         if not ok:
-            raise _option_error(message)
+            raise option_error(message)
     if isinstance(config.init, dict):
-        unknown = sorted(set(config.init) - _names(model, PARAM))
+        unknown = sorted(set(config.init) - site_names(model, PARAM))
         if unknown:
-            raise _option_error(f"--init names unknown parameters: {', '.join(unknown)}",
-                                f"the parameters are: {', '.join(sorted(_names(model, PARAM)))}")
+            raise option_error(f"--init names unknown parameters: {', '.join(unknown)}",
+                                f"the parameters are: {', '.join(sorted(site_names(model, PARAM)))}")
 
 
 def _config_dict(config: NutsConfig) -> dict[str, Any]:
@@ -235,17 +211,8 @@ def _config_dict(config: NutsConfig) -> dict[str, Any]:
     return values
 
 
-def _names(model: ModelLike, *roles: str) -> set[str]:
-    return {s.name for s in model.sites if s.role in roles}
 
 
-def _only(values: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k in names}
 
 
-def _to_numpy(values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v) for k, v in values.items()}
 
-
-def _option_error(message: str, hint: str | None = None) -> UsageError:
-    return UsageError(Diagnostic("E505", message, hint=hint))

@@ -1,0 +1,64 @@
+"""What every sampling backend shares: seeds, progress, and the per-draw outputs
+(predictions and pointwise log likelihood) computed from the compiled model."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import Any, Mapping
+
+import numpy as np
+
+from probdsl.errors import Diagnostic, UsageError
+from probdsl.model_interface import OBSERVED, ModelLike
+
+SEED_LIMIT = 2**32
+
+
+def resolve_seed(seed: int | None) -> int:
+    """``seed`` checked to fit JAX's 32-bit keys, or a fresh random one when None."""
+    if seed is None:
+        return secrets.randbelow(2**31)
+    if not 0 <= seed < SEED_LIMIT:
+        raise option_error(f"seed {seed} is out of range", f"use 0 <= seed < {SEED_LIMIT}")
+    return int(seed)
+
+
+def show_progress(requested: bool) -> bool:
+    """Progress bars only when asked for, on an interactive stderr, outside CI."""
+    return requested and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def option_error(message: str, hint: str | None = None) -> UsageError:
+    return UsageError(Diagnostic("E505", message, hint=hint))
+
+
+def site_names(model: ModelLike, *roles: str) -> set[str]:
+    return {s.name for s in model.sites if s.role in roles}
+
+
+def only(values: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k in names}
+
+
+def to_numpy(values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in values.items()}
+
+
+def predict_sites(model: ModelLike, params: Mapping[str, np.ndarray], key, sites: set[str]) -> dict[str, np.ndarray]:
+    """Run the model in predict mode once per ``(chain, draw)`` of ``params``; return ``sites``."""
+    from numpyro.infer import Predictive
+
+    if not sites:
+        return {}
+    predictive = Predictive(model.numpyro_model, posterior_samples=dict(params), return_sites=sorted(sites), batch_ndims=2)
+    return to_numpy(predictive(key, model.data, predict=True))
+
+
+def pointwise_log_likelihood(model: ModelLike, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The log likelihood of every observed site at each ``(chain, draw)`` of ``params``."""
+    from numpyro.infer import log_likelihood
+
+    values = log_likelihood(model.numpyro_model, dict(params), model.data, batch_ndims=2)
+    return only(to_numpy(values), site_names(model, OBSERVED))
