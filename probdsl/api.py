@@ -17,7 +17,7 @@ from probdsl.syntax.formula import expand as expand_formulas
 from probdsl.syntax.parser import parse
 from probdsl.syntax.printer import format_program
 
-METHODS = ("nuts",)
+METHODS = ("nuts", "sghmc")
 
 
 def compile(path_or_source: str | Path) -> CompiledModel:  # noqa: A001 - the natural name
@@ -58,11 +58,16 @@ def expand_file(path: str | Path) -> str:
 def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, prior: bool = False,
         chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int | None = None,
         adapt_delta: float = 0.8, max_treedepth: int = 10, x64: bool = False, init=None,
-        progress: bool = True, dense_mass: bool = False):
+        progress: bool = True, dense_mass: bool = False, integrator: str = "splitting", thin: int = 10,
+        step_size: float | None = None, friction: float | None = None, batch_size: int | None = None,
+        control_variates: bool = True):
     """Fit ``model`` to ``data`` and return an ArviZ ``InferenceData``.
 
     ``data``: a path, a dict, a DataFrame, or a list of them.  ``draws`` is per
     chain.  ``prior=True`` simulates the prior and prior predictive instead.
+    ``method="sghmc"`` runs a stochastic-gradient sampler on minibatches of rows
+    (``integrator``, ``thin``, ``step_size``, ``friction``, ``batch_size`` and
+    ``control_variates`` apply to it; ``warmup`` counts its burn-in steps).
     """
     if not isinstance(model, CompiledModel):
         model = compile(model)
@@ -72,13 +77,19 @@ def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, p
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    if not prior:
+    if not prior and method == "nuts":
         configure_host_devices(chains)  # parallel chains, unless JAX is already initialised
     bound = model.bind(data)
     if prior:
         from probdsl.backends.nuts import fit_prior
 
         return fit_prior(bound, draws=draws, seed=seed)
+    if method == "sghmc":
+        from probdsl.backends.sg import SgConfig, fit_sg
+
+        return fit_sg(bound, SgConfig(integrator=integrator, chains=chains, warmup=warmup, draws=draws, thin=thin,
+                                      step_size=step_size, friction=friction, batch_size=batch_size,
+                                      control_variates=control_variates, seed=seed, x64=x64, progress=progress))
     from probdsl.backends.nuts import NutsConfig, fit_nuts
 
     config = NutsConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, adapt_delta=adapt_delta,

@@ -18,7 +18,7 @@ from probdsl import __version__, user_cache
 from probdsl.backends.devices import configure_host_devices
 from probdsl.errors import Diagnostic, ProbdslError, UsageError
 
-METHODS = ("nuts",)
+METHODS = ("nuts", "sghmc")
 EMITS = ("python",)
 EXIT_STRICT = 3
 EXIT_INTERRUPTED = 130
@@ -76,9 +76,9 @@ def _root(
 def fit(
     model: ModelArg,
     data: DataArgs = None,
-    method: Annotated[str, typer.Option("--method", help="Inference method: nuts.")] = "nuts",
+    method: Annotated[str, typer.Option("--method", help="Inference method: nuts, or sghmc (stochastic gradients on minibatches of rows).")] = "nuts",
     chains: Annotated[int, typer.Option("--chains", min=1, help="Number of chains.")] = 4,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warmup (adaptation) iterations per chain.")] = 1000,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warmup (adaptation) iterations per chain; sghmc: burn-in steps after tuning.")] = 1000,
     draws: Annotated[int, typer.Option("--draws", min=1, help="Draws kept per chain.")] = 1000,
     seed: SeedOpt = None,
     adapt_delta: Annotated[float, typer.Option("--adapt-delta", help="Target acceptance rate.")] = 0.8,
@@ -88,6 +88,12 @@ def fit(
     prior: Annotated[bool, typer.Option("--prior", help="Draw from the prior instead of the posterior.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 when there are sampler warnings.")] = False,
     dense_mass: Annotated[bool, typer.Option("--dense-mass", help="Adapt a dense (full) mass matrix instead of a diagonal one.")] = False,
+    integrator: Annotated[str, typer.Option("--integrator", help="sghmc: splitting, baoab, euler, sgld or psgld.")] = "splitting",
+    thin: Annotated[int, typer.Option("--thin", min=1, help="sghmc: steps per kept draw.")] = 10,
+    step_size: Annotated[Optional[float], typer.Option("--step-size", help="sghmc: step in whitened units (default: tuned).")] = None,
+    friction: Annotated[Optional[float], typer.Option("--friction", help="sghmc: friction in whitened units (default 1).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="sghmc: rows per minibatch (default: tuned).")] = None,
+    control_variates: Annotated[bool, typer.Option("--control-variates/--no-control-variates", help="sghmc: gradients with control variates anchored at the mode.")] = True,
     out: OutOpt = None,
     quiet: QuietOpt = False,
     no_cache: NoCacheOpt = False,
@@ -97,7 +103,7 @@ def fit(
         raise _usage(f"unknown method `{method}`", f"choose one of: {', '.join(METHODS)}")
     out = out or model.with_name(f"{model.stem}.prior.nc" if prior else f"{model.stem}.nc")
     init_value = _parse_init(init)
-    _configure_jax(devices=chains, x64=x64)
+    _configure_jax(devices=chains if method == "nuts" else None, x64=x64)
     _configure_cache(enabled=not no_cache)
     from probdsl import api
     from probdsl.backends.nuts import NutsConfig, fit_nuts, fit_prior
@@ -107,6 +113,12 @@ def fit(
     check_writable(out)
     if prior:
         idata = fit_prior(bound, draws, seed)
+    elif method == "sghmc":
+        from probdsl.backends.sg import SgConfig, fit_sg
+
+        idata = fit_sg(bound, SgConfig(integrator=integrator, chains=chains, warmup=warmup, draws=draws, thin=thin,
+                                       step_size=step_size, friction=friction, batch_size=batch_size,
+                                       control_variates=control_variates, seed=seed, x64=x64, progress=not quiet))
     else:
         config = NutsConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, adapt_delta=adapt_delta,
                             max_treedepth=max_treedepth, x64=x64, init=init_value, dense_mass=dense_mass,

@@ -15,6 +15,7 @@ RHAT_MAX = 1.01
 ESS_PER_CHAIN = 100
 DEFAULT_MAX_TREEDEPTH = 10
 MAX_NAMES = 10
+NOISE_RATIO_WARNING = 0.5  # see probdsl/backends/sg/integrators.py, Integrator.noise_ratio
 SUMMARY_GROUPS = ("predictions", "posterior", "prior", "posterior_predictive")
 
 
@@ -45,10 +46,14 @@ def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | No
         max_treedepth = recorded_config(idata).get("max_treedepth", DEFAULT_MAX_TREEDEPTH)
     summary = summarize(idata) if summary is None else summary
     n_chains = idata.posterior.sizes["chain"]
+    stochastic = recorded_config(idata).get("method") == "sghmc"
     found = [
         _count_warning(stats, "diverging", lambda d: d.astype(bool),
+                       "ended with non-finite parameters: the sampler blew up; pass a smaller --step-size"
+                       if stochastic else
                        "ended with a divergence: the posterior may be biased; "
                        "try a higher --adapt-delta or a non-centred parameterisation"),
+        _noise_warning(stats) if stochastic else None,
         _count_warning(stats, "tree_depth", lambda t: t >= max_treedepth,
                        f"hit the maximum tree depth ({max_treedepth}): sampling is inefficient; "
                        "try a higher --max-treedepth"),
@@ -87,6 +92,19 @@ def _count_warning(stats, name: str, predicate, text: str) -> str | None:
     if not count:
         return None
     return f"{count} of {total} transitions ({100 * count / total:.1f}%) {text}"
+
+
+def _noise_warning(stats) -> str | None:
+    """Minibatch noise comparable to the sampler's own noise inflates the posterior variance."""
+    if "noise_ratio" not in stats:
+        return None
+    ratio = float(np.nanmedian(stats["noise_ratio"].values))
+    if ratio < NOISE_RATIO_WARNING:
+        return None
+    verb = "dominates" if ratio >= 1 else "is not small against"
+    return (f"minibatch gradient noise {verb} the sampler's own noise (median noise ratio {ratio:.2g}): "
+            "posterior variances are inflated, to first order in the step for every integrator; "
+            "use a larger --batch-size, a smaller --step-size, or --control-variates")
 
 
 def _names_warning(mask: pd.Series, text: str) -> str | None:
