@@ -119,7 +119,7 @@ def compare(idata, reference: dict[str, dict]) -> list[Quantity]:
         draws = _draws(idata, name)
         if draws is not None:
             quantity.mean, quantity.sd = float(draws.mean()), float(draws.std(ddof=1))
-            quantity.mcse = float(az.mcse(draws, method="mean"))
+            quantity.mcse = np.asarray(az.mcse(draws, method="mean")).item()
             quantity.ess = float(az.ess(draws))
         quantities.append(quantity)
     return quantities
