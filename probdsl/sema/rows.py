@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from probdsl.codegen import impute
 from probdsl.codegen.limits import nodes as limit_nodes
 from probdsl.errors import DiagnosticBag, Span
 from probdsl.model_interface import DATA, DETERMINISTIC, PARAM, TRANSFORMED_DATA
@@ -46,9 +47,14 @@ class RowPlan:
 
     size: str                      # the observation dimension's size name, e.g. "N"
     rows: int                      # its value
-    size_variable: str             # the `data int` holding that size (set to the batch size)
     row_data: tuple[str, ...]      # data and transformed data whose first axis is the rows: subset per batch
     scaled_sites: tuple[str, ...]  # observed and factor sites that sum over rows: scaled by rows / batch
+
+    @property
+    def size_variable(self) -> str:
+        """The `data int` holding the row count (set to the batch size): the size itself, which
+        ``plan_rows`` requires to be a declared data int."""
+        return self.size
 
 
 def plan_rows(checked: Checked, bag: DiagnosticBag, missing: frozenset[str] = frozenset()) -> RowPlan | None:
@@ -62,7 +68,7 @@ def plan_rows(checked: Checked, bag: DiagnosticBag, missing: frozenset[str] = fr
     analysis.run()
     if len(bag.items) > reported:
         return None
-    return RowPlan(size.name, size.value, size.name, analysis.row_data(), tuple(dict.fromkeys(analysis.scaled)))
+    return RowPlan(size.name, size.value, analysis.row_data(), tuple(dict.fromkeys(analysis.scaled)))
 
 
 def _lhs_type(checked: Checked, term: DensityTerm) -> Type:
@@ -107,14 +113,6 @@ def _observation_size(checked: Checked, bag: DiagnosticBag) -> Size | None:
     return size
 
 
-def _children(node):
-    for name in node.__dataclass_fields__:
-        value = getattr(node, name)
-        for item in value if isinstance(value, tuple) else (value,):
-            if hasattr(item, "__dataclass_fields__") and not isinstance(item, Span):
-                yield item
-
-
 def _bounds_span(loop: ast.ForLoop) -> Span:
     lo, hi = loop.lower.span, loop.upper.span
     return Span(lo.file, lo.line, lo.column, hi.end_line, hi.end_column)
@@ -129,10 +127,8 @@ class _Rows:
         self.factor_rows = {f"{n}_rows" for n, info in names.items() if info.kind == "data"
                             and info.node.type.kind == "factor" and not info.node.type.array_sizes}
         self.missing = missing
-        self.in_model = set(missing)  # data with missing entries and what is computed from them, in the model
-        for name in self.r.order:
-            if names[name].deps & self.in_model:
-                self.in_model.add(name)
+        # data with missing entries and what is computed from them: computed in the model
+        self.in_model = set(missing) | impute.dependents(self.r, missing)
         self.types, self.instances, self.in_body = checked.expr_types, checked.instances, False
         self.scaled: list[str] = []
         self.row_terms: set[int] = set()
@@ -285,7 +281,7 @@ class _Rows:
         if isinstance(e, ast.Call):
             return self.call(e, rv)
         bad = False
-        for child in _children(e):
+        for child in ast.children(e):
             bad |= self.expr(child, rv)
         if bad or isinstance(e, (ast.Slice, ast.FunctionRef)):
             return bad

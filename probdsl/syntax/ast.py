@@ -309,14 +309,19 @@ def literal_value(e) -> float | None:
     return None
 
 
-def walk(node):
-    """Yield ``node`` and every AST node below it (expressions and statements)."""
-    yield node
+def children(node):
+    """Yield the AST nodes directly below ``node``."""
     for name in getattr(node, "__dataclass_fields__", {}):
         if name == "span" or name == "name_span":
             continue
         child = getattr(node, name)
-        items = child if isinstance(child, tuple) else (child,)
-        for item in items:
+        for item in child if isinstance(child, tuple) else (child,):
             if hasattr(item, "__dataclass_fields__") and not isinstance(item, Span):
-                yield from walk(item)
+                yield item
+
+
+def walk(node):
+    """Yield ``node`` and every AST node below it (expressions and statements)."""
+    yield node
+    for child in children(node):
+        yield from walk(child)
