@@ -11,6 +11,7 @@ log_likelihood and posterior_predictive computed on the full data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -132,10 +133,10 @@ def _whitened_gradient(target: Target, mode, scale, batch: int, anchor_grad):
     import jax
     import jax.numpy as jnp
 
-    grad = jax.grad(target.log_density)
+    grad, batch_grad = jax.grad(target.log_density), target.batch_grad(batch)
 
     def plain(z, key, arrays):
-        return scale * grad(mode + scale * z, target.draw_rows(key, batch), arrays)
+        return scale * batch_grad(mode + scale * z, key, arrays)
 
     def controlled(z, key, arrays):
         rows = target.draw_rows(key, batch)
@@ -160,8 +161,6 @@ def _runner(integrator, grad_z, step: float, friction: float):
     """``run(states, keys, arrays, thin, diagnose)``: per chain, one kept draw per key after
     ``thin`` steps; with ``diagnose``, the gradient-noise variance at each kept draw from two
     independent minibatches (``E[(g1 - g2)^2] / 2``, mean over coordinates)."""
-    import functools
-
     import jax
     import jax.numpy as jnp
 
@@ -242,8 +241,7 @@ def _outputs(model: ModelLike, target: Target, thetas: np.ndarray, key, status):
 
     chains, draws = thetas.shape[:2]
     unconstrained = target.unravel_draws(thetas)
-    one_row = model.minibatch_data(np.arange(1))
-    constrain = jax.jit(jax.vmap(lambda u: constrain_fn(model.numpyro_model, (one_row,), {}, u,
+    constrain = jax.jit(jax.vmap(lambda u: constrain_fn(model.numpyro_model, (target.one_row,), {}, u,
                                                         return_deterministic=True)))
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in unconstrained.items()}
     constrained = {k: np.asarray(v).reshape((chains, draws) + v.shape[1:]) for k, v in constrain(flat).items()}
@@ -259,9 +257,8 @@ def _outputs(model: ModelLike, target: Target, thetas: np.ndarray, key, status):
                "keep fewer draws with --draws or --thin)")
         return samples, empty
     predicted = predict_sites(model, params, key, wanted | site_names(model, OBSERVED))
-    likelihood_inputs = {k: v for k, v in constrained.items() if k in params or k.removesuffix("__u") in params}
     return ({**samples, **only(predicted, wanted)},
-            {"log_likelihood": pointwise_log_likelihood(model, likelihood_inputs),
+            {"log_likelihood": pointwise_log_likelihood(model, constrained),
              "posterior_predictive": only(to_numpy(predicted), site_names(model, OBSERVED))})
 
 

@@ -8,6 +8,7 @@ row indices drawn on the device, with replacement, so every estimate is unbiased
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -22,7 +23,9 @@ class Target:
     def __init__(self, model, init_key):
         self.model = model
         self.rows = model.observation_rows()
-        self.initial, self.unravel = ravel_pytree(_initial_point(model, init_key))
+        # parameters are shared by all rows (the row plan checks it): one row is enough to run the model for them
+        self.one_row = model.minibatch_data(np.arange(1))
+        self.initial, self.unravel = ravel_pytree(_initial_point(model, self.one_row, init_key))
         self.dim = self.initial.size
         self.arrays = {k: jnp.asarray(v) for k, v in model.data.items() if isinstance(v, np.ndarray)}
         self.statics = {k: v for k, v in model.data.items() if k not in self.arrays}
@@ -51,13 +54,17 @@ class Target:
         A block's estimate is ``prior + rows/len(block) * its likelihood``, so weighting
         each block by ``len(block)/rows`` gives prior + the whole likelihood.
         """
-        value_and_grad = jax.jit(jax.value_and_grad(self.log_density))
         value, grad = 0.0, jnp.zeros_like(theta)
         for start in range(0, self.rows, FULL_PASS_ROWS):
             block = jnp.arange(start, min(start + FULL_PASS_ROWS, self.rows))
-            v, g = value_and_grad(theta, block, self.arrays)
+            v, g = self._block_value_and_grad(theta, block, self.arrays)
             value, grad = value + v * (block.size / self.rows), grad + g * (block.size / self.rows)
         return float(value), grad
+
+    @functools.cached_property
+    def _block_value_and_grad(self):
+        """Compiled once: ``full_value_and_grad`` runs it for every block at every call."""
+        return jax.jit(jax.value_and_grad(self.log_density))
 
     def unravel_draws(self, thetas) -> dict:
         """Flat draws ``(..., dim)`` as a dict of unconstrained sites ``(..., *shape)``."""
@@ -66,14 +73,12 @@ class Target:
         return {k: np.asarray(v).reshape(lead + v.shape[1:]) for k, v in flat.items()}
 
 
-def _initial_point(model, key) -> dict:
-    """Unconstrained values uniform on (-2, 2), as Stan and NUTS start; the model runs on one
-    row (its parameters are shared by all rows: the row plan checks it)."""
+def _initial_point(model, one_row: dict, key) -> dict:
+    """Unconstrained values uniform on (-2, 2), as Stan and NUTS start (the model run on ``one_row``)."""
     from numpyro import handlers
     from numpyro.infer import init_to_uniform
     from numpyro.infer.util import unconstrain_fn
 
-    one_row = model.minibatch_data(np.arange(1))
     seeded = handlers.substitute(handlers.seed(model.numpyro_model, key), substitute_fn=init_to_uniform(radius=2.0))
     trace = handlers.trace(seeded).get_trace(one_row)
     values = {name: site["value"] for name, site in trace.items()
