@@ -228,7 +228,7 @@ def predict(
     _configure_jax(devices=None, x64=recorded_config(fitted).get("x64", False))
     _configure_cache(enabled=not no_cache)
     from probdsl import api
-    from probdsl.backends.nuts import resolve_seed
+    from probdsl.backends.draws import resolve_seed
 
     write_netcdf_atomic(api.predict(fitted, list(new_data), resolve_seed(seed)), out)
     if not quiet:

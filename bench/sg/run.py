@@ -54,13 +54,11 @@ def write_csv(data: dict, path: Path) -> None:
     frame.to_csv(path, index=False, float_format="%.5f")
 
 
-def parameter_table(idata) -> dict[str, np.ndarray]:
-    """Draws of every scalar parameter, ``(chain, draw)`` each: alpha, beta[1..D]."""
-    post = idata.posterior
-    table = {"alpha": post["alpha"].values}
-    for j in range(post["beta"].shape[-1]):
-        table[f"beta[{j + 1}]"] = post["beta"].values[..., j]
-    return table
+def parameter_table(draws) -> dict[str, np.ndarray]:
+    """Draws of every scalar parameter, ``(chain, draw)`` each: alpha, beta[1..D] (``draws``: a posterior
+    dataset or a dict of arrays)."""
+    alpha, beta = np.asarray(draws["alpha"]), np.asarray(draws["beta"])
+    return {"alpha": alpha, **{f"beta[{j + 1}]": beta[..., j] for j in range(beta.shape[-1])}}
 
 
 def accuracy(table: dict[str, np.ndarray], reference: dict) -> dict:
@@ -95,8 +93,7 @@ def run_nuts(bound, chains: int, warmup: int, draws: int, seed: int):
     samples = to_numpy(mcmc.get_samples(group_by_chain=True))
     done = time.perf_counter()
     steps = int(np.asarray(mcmc.get_extra_fields()["num_steps"]).sum())
-    table = {"alpha": samples["alpha"], **{f"beta[{j + 1}]": samples["beta"][..., j]
-                                          for j in range(samples["beta"].shape[-1])}}
+    table = parameter_table(samples)
     return table, {"setup_s": warm - start, "sampling_s": done - warm, "gradients": steps}
 
 
@@ -124,7 +121,7 @@ def run_sg(bound, integrator: str, seed: int, **options):
               "fit_s": total, "gradients": config["minibatch_gradients"], "step_size": config["step_size"],
               "batch_size": config["batch_size"],
               "noise_ratio": float(np.median(idata.sample_stats["noise_ratio"].values))}
-    return parameter_table(idata), timing
+    return parameter_table(idata.posterior), timing
 
 
 def time_to_ess(timing: dict, ess: float, target: float = 1000.0) -> float:

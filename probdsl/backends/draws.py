@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from probdsl.errors import Diagnostic, UsageError
-from probdsl.model_interface import OBSERVED, ModelLike
+from probdsl.model_interface import OBSERVED, PARAM, ModelLike
 
 SEED_LIMIT = 2**32
 
@@ -56,9 +56,12 @@ def predict_sites(model: ModelLike, params: Mapping[str, np.ndarray], key, sites
     return to_numpy(predictive(key, model.data, predict=True))
 
 
-def pointwise_log_likelihood(model: ModelLike, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The log likelihood of every observed site at each ``(chain, draw)`` of ``params``."""
+def pointwise_log_likelihood(model: ModelLike, samples: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The log likelihood of every observed site at each ``(chain, draw)`` of the parameters in
+    ``samples`` (their sites as sampled: ``x__u`` for a parameter with an offset or multiplier)."""
     from numpyro.infer import log_likelihood
 
-    values = log_likelihood(model.numpyro_model, dict(params), model.data, batch_ndims=2)
+    params = site_names(model, PARAM)
+    sampled = {k: v for k, v in samples.items() if k in params or k.removesuffix("__u") in params}
+    values = log_likelihood(model.numpyro_model, sampled, model.data, batch_ndims=2)
     return only(to_numpy(values), site_names(model, OBSERVED))

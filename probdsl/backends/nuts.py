@@ -90,7 +90,7 @@ def fit_nuts(model: ModelLike, config: NutsConfig):
         model,
         {**samples, **only(predicted, site_names(model, GENERATED) | recovered)},
         _sample_stats(to_numpy(mcmc.get_extra_fields(group_by_chain=True))),
-        pointwise_log_likelihood(model, {k: v for k, v in samples.items() if k in params or k.removesuffix("__u") in params}),
+        pointwise_log_likelihood(model, samples),
         only(predicted, site_names(model, OBSERVED)),
         config_dict,
         seed,

@@ -42,11 +42,12 @@ def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | No
     if "sample_stats" not in idata.groups():
         return []
     stats = idata.sample_stats
+    config = recorded_config(idata)
     if max_treedepth is None:
-        max_treedepth = recorded_config(idata).get("max_treedepth", DEFAULT_MAX_TREEDEPTH)
+        max_treedepth = config.get("max_treedepth", DEFAULT_MAX_TREEDEPTH)
     summary = summarize(idata) if summary is None else summary
     n_chains = idata.posterior.sizes["chain"]
-    stochastic = recorded_config(idata).get("method") == "sghmc"
+    stochastic = config.get("method") == "sghmc"
     found = [
         _count_warning(stats, "diverging", lambda d: d.astype(bool),
                        "ended with non-finite parameters: the sampler blew up; pass a smaller --step-size"
