@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from probdsl.backends import METHODS
 from probdsl.backends.devices import configure_host_devices
 from probdsl.compiled import BoundModel, CompiledModel, compile_source
 from probdsl.errors import DiagnosticBag, ModelError, ProbdslError, UsageError
 from probdsl.syntax.formula import expand as expand_formulas
 from probdsl.syntax.parser import parse
 from probdsl.syntax.printer import format_program
-
-METHODS = ("nuts", "sghmc")
-
 
 def compile(path_or_source: str | Path) -> CompiledModel:  # noqa: A001 - the natural name
     """Compile a model: a ``Path`` or a ``str`` ending in ``.pdl`` is read as a file, any other ``str`` is source."""
@@ -56,18 +54,11 @@ def expand_file(path: str | Path) -> str:
 
 
 def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, prior: bool = False,
-        chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int | None = None,
-        adapt_delta: float = 0.8, max_treedepth: int = 10, x64: bool = False, init=None,
-        progress: bool = True, dense_mass: bool = False, integrator: str = "splitting", thin: int = 10,
-        step_size: float | None = None, friction: float | None = None, batch_size: int | None = None,
-        control_variates: bool = True):
+        chains: int = 4, x64: bool = False, **options):
     """Fit ``model`` to ``data`` and return an ArviZ ``InferenceData``.
 
-    ``data``: a path, a dict, a DataFrame, or a list of them.  ``draws`` is per
-    chain.  ``prior=True`` simulates the prior and prior predictive instead.
-    ``method="sghmc"`` runs a stochastic-gradient sampler on minibatches of rows
-    (``integrator``, ``thin``, ``step_size``, ``friction``, ``batch_size`` and
-    ``control_variates`` apply to it; ``warmup`` counts its burn-in steps).
+    ``data``: a path, a dict, a DataFrame, or a list of them.  The options are
+    those of ``fit_bound``.
     """
     if not isinstance(model, CompiledModel):
         model = compile(model)
@@ -79,7 +70,26 @@ def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, p
         jax.config.update("jax_enable_x64", True)
     if not prior and method == "nuts":
         configure_host_devices(chains)  # parallel chains, unless JAX is already initialised
-    bound = model.bind(data)
+    return fit_bound(model.bind(data), method, prior=prior, chains=chains, x64=x64, **options)
+
+
+def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, chains: int = 4,
+              warmup: int = 1000, draws: int = 1000, seed: int | None = None, x64: bool = False,
+              progress: bool = True, adapt_delta: float = 0.8, max_treedepth: int = 10, init=None,
+              dense_mass: bool = False, integrator: str = "splitting", thin: int = 10,
+              step_size: float | None = None, friction: float | None = None, batch_size: int | None = None,
+              control_variates: bool = True, guide: str = "meanfield", max_steps: int = 10000,
+              learning_rate: float = 0.02, particles: int = 1, paths: int = 4):
+    """Fit a model bound to its data with ``method``; ``draws`` is per chain.
+
+    ``prior=True`` simulates the prior and prior predictive instead.
+    nuts: ``warmup``, ``adapt_delta``, ``max_treedepth``, ``dense_mass``, ``init`` (a radius,
+    a dict of initial values, or ``"pathfinder"``).
+    sghmc (stochastic gradients on minibatches of rows): ``integrator``, ``thin``, ``step_size``,
+    ``friction``, ``batch_size``, ``control_variates``; ``warmup`` counts its burn-in steps.
+    vi: ``guide`` (meanfield, lowrank, fullrank, flow or auto), ``max_steps``, ``learning_rate``,
+    ``particles``.  pathfinder: ``paths``.
+    """
     if prior:
         from probdsl.backends.nuts import fit_prior
 
@@ -90,6 +100,17 @@ def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, p
         return fit_sg(bound, SgConfig(integrator=integrator, chains=chains, warmup=warmup, draws=draws, thin=thin,
                                       step_size=step_size, friction=friction, batch_size=batch_size,
                                       control_variates=control_variates, seed=seed, x64=x64, progress=progress))
+    if method == "vi":
+        from probdsl.backends.vi import ViConfig, fit_vi
+
+        return fit_vi(bound, ViConfig(guide=guide, chains=chains, draws=draws, max_steps=max_steps,
+                                      learning_rate=learning_rate, particles=particles, seed=seed, x64=x64,
+                                      progress=progress))
+    if method == "pathfinder":
+        from probdsl.backends.vi import PathfinderConfig, fit_pathfinder
+
+        return fit_pathfinder(bound, PathfinderConfig(paths=paths, chains=chains, draws=draws, seed=seed, x64=x64,
+                                                      progress=progress))
     from probdsl.backends.nuts import NutsConfig, fit_nuts
 
     config = NutsConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, adapt_delta=adapt_delta,
@@ -115,5 +136,5 @@ def predict(idata, data, seed: int | None = None):
     return predict_draws(bound, idata, seed)
 
 
-__all__ = ["BoundModel", "CompiledModel", "compile", "compile_file", "expand_file", "fit", "format_file",
+__all__ = ["BoundModel", "CompiledModel", "compile", "compile_file", "expand_file", "fit", "fit_bound", "format_file",
            "load_fit_model", "predict"]

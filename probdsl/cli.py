@@ -15,10 +15,10 @@ from warnings import catch_warnings, simplefilter
 import typer
 
 from probdsl import __version__, user_cache
+from probdsl.backends import METHODS
 from probdsl.backends.devices import configure_host_devices
 from probdsl.errors import Diagnostic, ProbdslError, UsageError
 
-METHODS = ("nuts", "sghmc")
 EMITS = ("python",)
 EXIT_STRICT = 3
 EXIT_INTERRUPTED = 130
@@ -76,7 +76,7 @@ def _root(
 def fit(
     model: ModelArg,
     data: DataArgs = None,
-    method: Annotated[str, typer.Option("--method", help="Inference method: nuts, or sghmc (stochastic gradients on minibatches of rows).")] = "nuts",
+    method: Annotated[str, typer.Option("--method", help="Inference method: nuts; sghmc (stochastic gradients on minibatches of rows); vi (variational inference); pathfinder.")] = "nuts",
     chains: Annotated[int, typer.Option("--chains", min=1, help="Number of chains.")] = 4,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warmup (adaptation) iterations per chain; sghmc: burn-in steps after tuning.")] = 1000,
     draws: Annotated[int, typer.Option("--draws", min=1, help="Draws kept per chain.")] = 1000,
@@ -84,7 +84,7 @@ def fit(
     adapt_delta: Annotated[float, typer.Option("--adapt-delta", help="Target acceptance rate.")] = 0.8,
     max_treedepth: Annotated[int, typer.Option("--max-treedepth", min=1, help="Maximum NUTS tree depth.")] = 10,
     x64: Annotated[bool, typer.Option("--x64", help="Compute in double precision.")] = False,
-    init: Annotated[Optional[str], typer.Option("--init", help="A radius for uniform initialisation (default 2), or a JSON file of initial values.")] = None,
+    init: Annotated[Optional[str], typer.Option("--init", help="nuts: a radius for uniform initialisation (default 2), pathfinder (start each chain at a Pathfinder draw), or a JSON file of initial values.")] = None,
     prior: Annotated[bool, typer.Option("--prior", help="Draw from the prior instead of the posterior.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 when there are sampler warnings.")] = False,
     dense_mass: Annotated[bool, typer.Option("--dense-mass", help="Adapt a dense (full) mass matrix instead of a diagonal one.")] = False,
@@ -94,6 +94,11 @@ def fit(
     friction: Annotated[Optional[float], typer.Option("--friction", help="sghmc: friction in whitened units (default 1).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="sghmc: rows per minibatch (default: tuned).")] = None,
     control_variates: Annotated[bool, typer.Option("--control-variates/--no-control-variates", help="sghmc: gradients with control variates anchored at the mode.")] = True,
+    guide: Annotated[str, typer.Option("--guide", help="vi: meanfield, lowrank, fullrank, flow, or auto (each in turn until k-hat < 0.7).")] = "meanfield",
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="vi: most optimisation steps (it stops earlier on an ELBO plateau).")] = 10000,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="vi: initial Adam learning rate (divided by 10 at the first plateau).")] = 0.02,
+    particles: Annotated[int, typer.Option("--particles", min=1, help="vi: draws from the guide per ELBO gradient.")] = 1,
+    paths: Annotated[int, typer.Option("--paths", min=1, help="pathfinder: independent L-BFGS paths.")] = 4,
     out: OutOpt = None,
     quiet: QuietOpt = False,
     no_cache: NoCacheOpt = False,
@@ -106,24 +111,15 @@ def fit(
     _configure_jax(devices=chains if method == "nuts" else None, x64=x64)
     _configure_cache(enabled=not no_cache)
     from probdsl import api
-    from probdsl.backends.nuts import NutsConfig, fit_nuts, fit_prior
     from probdsl.results.io import check_writable, write_netcdf_atomic
 
     bound = api.compile_file(model).bind(list(data or []))
     check_writable(out)
-    if prior:
-        idata = fit_prior(bound, draws, seed)
-    elif method == "sghmc":
-        from probdsl.backends.sg import SgConfig, fit_sg
-
-        idata = fit_sg(bound, SgConfig(integrator=integrator, chains=chains, warmup=warmup, draws=draws, thin=thin,
-                                       step_size=step_size, friction=friction, batch_size=batch_size,
-                                       control_variates=control_variates, seed=seed, x64=x64, progress=not quiet))
-    else:
-        config = NutsConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, adapt_delta=adapt_delta,
-                            max_treedepth=max_treedepth, x64=x64, init=init_value, dense_mass=dense_mass,
-                            progress=not quiet)
-        idata = fit_nuts(bound, config)
+    idata = api.fit_bound(bound, method, prior=prior, chains=chains, warmup=warmup, draws=draws, seed=seed, x64=x64,
+                          progress=not quiet, adapt_delta=adapt_delta, max_treedepth=max_treedepth, init=init_value,
+                          dense_mass=dense_mass, integrator=integrator, thin=thin, step_size=step_size,
+                          friction=friction, batch_size=batch_size, control_variates=control_variates, guide=guide,
+                          max_steps=max_steps, learning_rate=learning_rate, particles=particles, paths=paths)
     write_netcdf_atomic(idata, out)
     warnings = _report(idata)
     if not quiet:
@@ -239,7 +235,7 @@ def predict(
 @_reports_errors
 def plot(
     fit_file: FitArg,
-    kind: Annotated[str, typer.Option("--kind", help="trace, rank, forest or ppc.")] = "trace",
+    kind: Annotated[str, typer.Option("--kind", help="trace, rank, forest, ppc, or elbo (the ELBO trace of a vi fit).")] = "trace",
     out: Annotated[Optional[Path], typer.Option("--out", dir_okay=False, help="Output PNG (default: FIT_FILE with suffix .<kind>.png).")] = None,
 ) -> None:
     """Draw a diagnostic plot of a result file into a PNG."""
@@ -262,10 +258,13 @@ def main() -> None:
 
 def _report(idata) -> list[str]:
     """Print the summary table (stdout) and warnings (stderr); return the warnings."""
-    from probdsl.results.summary import diagnose, render_summary, summarize
+    from probdsl.results.summary import approximation_verdict, diagnose, render_summary, summarize
 
     table = summarize(idata)
     typer.echo(render_summary(table))
+    verdict = approximation_verdict(idata)
+    if verdict:
+        typer.echo(verdict, err=True)
     warnings = diagnose(idata, summary=table)
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -297,10 +296,10 @@ def _configure_cache(enabled: bool) -> None:
             typer.echo(f"warning: {warning}", err=True)
 
 
-def _parse_init(init: str | None) -> float | dict | None:
-    """``--init``: a number is a radius; anything else names a JSON file of initial values."""
-    if init is None:
-        return None
+def _parse_init(init: str | None) -> float | str | dict | None:
+    """``--init``: a number is a radius, ``pathfinder`` itself; anything else names a JSON file of initial values."""
+    if init is None or init == "pathfinder":
+        return init
     try:
         return float(init)
     except ValueError:
@@ -309,7 +308,7 @@ def _parse_init(init: str | None) -> float | dict | None:
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise _usage(f"--init: cannot read `{path}`: {e.strerror}", "give a radius (a number) or a JSON file") from None
+        raise _usage(f"--init: cannot read `{path}`: {e.strerror}", "give a radius (a number), pathfinder, or a JSON file") from None
     except json.JSONDecodeError as e:
         raise _usage(f"--init: `{path}` is not valid JSON: {e}") from None
     if not isinstance(values, dict):

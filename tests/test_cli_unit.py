@@ -12,6 +12,7 @@ import probdsl
 import probdsl.backends.nuts as nuts
 from fake_model import EIGHT_SCHOOLS_SOURCE, eight_schools, fabricated_fit
 from probdsl import __version__
+from probdsl.api import fit_bound
 from probdsl.cli import app
 from probdsl.errors import Diagnostic, ModelError, Span
 from probdsl.results.io import load_fit, write_netcdf_atomic
@@ -41,6 +42,7 @@ def api(monkeypatch):
     fake.compile_file = lambda path: fake.compiled
     fake.format_file = lambda path: "formatted\n"
     fake.predict = lambda idata, paths, seed: nuts.predict(eight_schools(), idata, seed)
+    fake.fit_bound = fit_bound  # the real dispatch: it finds the backends' fakes installed by the fixtures below
     monkeypatch.setitem(sys.modules, "probdsl.api", fake)
     monkeypatch.setattr(probdsl, "api", fake, raising=False)
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=false")
@@ -112,7 +114,7 @@ def test_plot_default_out(fit_file):
 def test_plot_unknown_kind(fit_file):
     result = invoke("plot", fit_file, "--kind", "violin")
     assert result.exit_code == 2
-    assert "trace, rank, forest, ppc" in result.stderr
+    assert "trace, rank, forest, ppc, elbo" in result.stderr
     assert not list(fit_file.parent.glob("*.png"))
 
 
@@ -183,7 +185,8 @@ def test_fit_interrupted_writes_nothing(api, model_file, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--method", "vi"], "unknown method"),
+    (["--method", "laplace"], "unknown method"),
+    (["--method", "vi", "--guide", "mixture"], "unknown --guide"),
     (["--init", "nowhere.json"], "--init"),
     (["--adapt-delta", "1.5"], "--adapt-delta"),
     (["--chains", "0"], ""),

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from probdsl.errors import Diagnostic, UsageError
-from probdsl.model_interface import OBSERVED, PARAM, ModelLike
+from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike
 
 SEED_LIMIT = 2**32
 
@@ -65,3 +65,19 @@ def pointwise_log_likelihood(model: ModelLike, samples: Mapping[str, np.ndarray]
     sampled = {k: v for k, v in samples.items() if k in params or k.removesuffix("__u") in params}
     values = log_likelihood(model.numpyro_model, sampled, model.data, batch_ndims=2)
     return only(to_numpy(values), site_names(model, OBSERVED))
+
+
+def posterior_groups(model: ModelLike, samples: Mapping[str, np.ndarray], key):
+    """What an ``InferenceData`` holds besides the sample stats, from ``(chain, draw, ...)`` draws of
+    the parameters' sampled sites (and whatever deterministic sites the sampler recorded).
+
+    Returns ``(posterior, log_likelihood, posterior_predictive)``: sites missing from ``samples``
+    (deterministic and generated sites, discrete parameters summed out of the density) are
+    computed by running the model in predict mode at each draw.
+    """
+    params = {k: v for k, v in samples.items() if k in site_names(model, PARAM) or k.endswith("__u")}
+    recovered = site_names(model, PARAM, DETERMINISTIC) - samples.keys()
+    predicted = predict_sites(model, params, key, site_names(model, OBSERVED, GENERATED) | recovered)
+    return ({**samples, **only(predicted, site_names(model, GENERATED) | recovered)},
+            pointwise_log_likelihood(model, samples),
+            only(predicted, site_names(model, OBSERVED)))

@@ -20,7 +20,7 @@ import numpy as np
 
 from probdsl.backends import devices
 from probdsl.backends.draws import (
-    only, option_error, pointwise_log_likelihood, predict_sites, resolve_seed, show_progress, site_names, to_numpy,
+    option_error, posterior_groups, predict_sites, resolve_seed, show_progress, site_names, to_numpy,
 )
 from probdsl.errors import Diagnostic, ModelError, RuntimeModelError
 from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike
@@ -44,7 +44,7 @@ class NutsConfig:
     adapt_delta: float = 0.8
     max_treedepth: int = 10
     x64: bool = False
-    init: None | float | dict[str, Any] = None  # None (uniform, radius 2), a radius, or constrained values
+    init: None | float | str | dict[str, Any] = None  # None (uniform, radius 2), a radius, "pathfinder", or constrained values
     dense_mass: bool = False
     progress: bool = True
 
@@ -75,26 +75,23 @@ def fit_nuts(model: ModelLike, config: NutsConfig):
     mcmc = MCMC(kernel, num_warmup=config.warmup, num_samples=config.draws, num_chains=config.chains,
                 chain_method=chain_method, progress_bar=show_progress(config.progress))
     sample_key, predict_key, explain_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    init_params = None
+    if config.init == "pathfinder":
+        from probdsl.backends.vi.pathfinder import pathfinder_inits
+
+        init_params = pathfinder_inits(model, config.chains, seed)
+        if config.chains == 1:
+            init_params = {k: v[0] for k, v in init_params.items()}
     try:
-        mcmc.run(sample_key, model.data, extra_fields=EXTRA_FIELDS)
+        mcmc.run(sample_key, model.data, extra_fields=EXTRA_FIELDS, init_params=init_params)
     except (RuntimeError, ValueError) as e:  # ValueError: NaN distribution arguments (a failed ODE solve) at init
         if "Cannot find valid initial parameters" not in str(e) and "distribution got invalid" not in str(e):
             raise
         raise _nonfinite_init_error(model, explain_key) from None
-    samples = to_numpy(mcmc.get_samples(group_by_chain=True))
-    params = {k: v for k, v in samples.items() if k in site_names(model, PARAM)}
-    recovered = site_names(model, PARAM, DETERMINISTIC) - samples.keys()  # discrete parameters summed out, and their dependents
-    predicted = predict_sites(model, params, predict_key, site_names(model, OBSERVED, GENERATED) | recovered)
+    posterior, log_lik, predictive = posterior_groups(model, to_numpy(mcmc.get_samples(group_by_chain=True)), predict_key)
     config_dict = {**_config_dict(config), "method": "nuts", "seed": seed, "chain_method": chain_method}
-    return build_inference_data(
-        model,
-        {**samples, **only(predicted, site_names(model, GENERATED) | recovered)},
-        _sample_stats(to_numpy(mcmc.get_extra_fields(group_by_chain=True))),
-        pointwise_log_likelihood(model, samples),
-        only(predicted, site_names(model, OBSERVED)),
-        config_dict,
-        seed,
-    )
+    return build_inference_data(model, posterior, _sample_stats(to_numpy(mcmc.get_extra_fields(group_by_chain=True))),
+                                log_lik, predictive, config_dict, seed)
 
 
 def fit_prior(model: ModelLike, draws: int, seed: int | None):
@@ -182,7 +179,8 @@ def _init_strategy(init):
 
     if isinstance(init, dict):
         return init_to_value(values={k: np.asarray(v) for k, v in init.items()})
-    return init_to_uniform(radius=2.0 if init is None else float(init))
+    # with --init pathfinder the initial points are passed to the run (``init_params``)
+    return init_to_uniform(radius=2.0 if init is None or init == "pathfinder" else float(init))
 
 
 def _validate(config: NutsConfig, model: ModelLike) -> None:
@@ -192,7 +190,8 @@ def _validate(config: NutsConfig, model: ModelLike) -> None:
         (config.draws >= 1, "--draws must be at least 1"),
         (0 < config.adapt_delta < 1, "--adapt-delta must be between 0 and 1 (exclusive)"),
         (config.max_treedepth >= 1, "--max-treedepth must be at least 1"),
-        (isinstance(config.init, dict) or config.init is None or config.init > 0, "an --init radius must be positive"),
+        (isinstance(config.init, (dict, str)) or config.init is None or config.init > 0, "an --init radius must be positive"),
+        (not isinstance(config.init, str) or config.init == "pathfinder", "--init takes a radius, pathfinder, or a JSON file"),
     ]
     for ok, message in checks:
         if not ok:

@@ -17,6 +17,7 @@ DEFAULT_MAX_TREEDEPTH = 10
 MAX_NAMES = 10
 NOISE_RATIO_WARNING = 0.5  # see probdsl/backends/sg/integrators.py, Integrator.noise_ratio
 SUMMARY_GROUPS = ("predictions", "posterior", "prior", "posterior_predictive")
+APPROXIMATIONS = ("vi", "pathfinder")  # methods whose draws are independent draws of an approximation
 
 
 def summarize(idata, var_names: list[str] | None = None) -> pd.DataFrame:
@@ -45,6 +46,8 @@ def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | No
     config = recorded_config(idata)
     if max_treedepth is None:
         max_treedepth = config.get("max_treedepth", DEFAULT_MAX_TREEDEPTH)
+    if config.get("method") in APPROXIMATIONS:
+        return _approximation_warnings(config)
     summary = summarize(idata) if summary is None else summary
     n_chains = idata.posterior.sizes["chain"]
     stochastic = config.get("method") == "sghmc"
@@ -65,6 +68,37 @@ def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | No
                        "estimates are unreliable; draw more)"),
     ]
     return [w for w in found if w]
+
+
+def approximation_verdict(idata) -> str | None:
+    """For a VI or Pathfinder result, one line reading its Pareto k̂ (None for other results)."""
+    from probdsl.backends.vi.psis import verdict
+
+    config = recorded_config(idata)
+    method = config.get("method")
+    if method not in APPROXIMATIONS:
+        return None
+    name = f"vi ({config['guide_used']} guide)" if method == "vi" else f"pathfinder ({config['paths']} paths)"
+    draws = "draws PSIS-resampled" if config["draws_from"] == "psis_resampled" else "draws straight from q"
+    return (f"{name}: {verdict(config['pareto_k'])}; importance ESS {config['importance_ess']:.0f} "
+            f"of {config['chains'] * config['draws']}; ELBO {config['elbo']:.6g}; {draws}")
+
+
+def _approximation_warnings(config: dict) -> list[str]:
+    """Warnings of a VI or Pathfinder fit: k̂ too high, no ELBO plateau, skipped steps.  R-hat and
+    ESS say nothing about independent draws of an approximation: k̂ is its diagnostic."""
+    from probdsl.backends.vi.psis import K_USABLE
+
+    found = []
+    if not config["pareto_k"] < K_USABLE:
+        found.append(f"Pareto k̂ = {config['pareto_k']:.2f} >= {K_USABLE}: the approximation misses posterior mass; "
+                     "its means and especially its variances are unreliable")
+    if config.get("stopped") == "max_steps":
+        found.append(f"the ELBO was still rising after {config['steps']} steps: raise --max-steps")
+    if config.get("skipped_steps"):
+        found.append(f"{config['skipped_steps']} of {config['steps']} steps had a non-finite ELBO estimate or gradient "
+                     "and were skipped")
+    return found
 
 
 def render_summary(df: pd.DataFrame) -> str:
