@@ -355,13 +355,14 @@ class BoundModel:
         from numpyro.infer.util import unconstrain_fn
         return unconstrain_fn(self.numpyro_model, (self.data,), {}, params)
 
-    def log_density(self, unconstrained: dict):
+    def log_density(self, unconstrained: dict, data=None):
         """Log posterior density (up to a constant) at unconstrained values, Jacobians included.
 
         Where the model cannot be evaluated (a NaN from a failed ODE solve, say) the density is -inf:
-        the point is rejected, as Stan rejects it, and as NUTS treats a NaN energy.
+        the point is rejected, as Stan rejects it, and as NUTS treats a NaN energy.  ``data`` defaults
+        to ``self.data``; under ``jit`` pass its arrays as an argument (they are not baked in).
         """
-        return _log_density(self.numpyro_model, self.data, unconstrained)
+        return _log_density(self.numpyro_model, self.data if data is None else data, unconstrained)
 
     def log_density_and_grad(self, unconstrained: dict):
         import jax

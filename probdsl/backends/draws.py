@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from probdsl.errors import Diagnostic, UsageError
+from probdsl.errors import Diagnostic, RuntimeModelError, UsageError
 from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike
 
 SEED_LIMIT = 2**32
@@ -81,3 +81,32 @@ def posterior_groups(model: ModelLike, samples: Mapping[str, np.ndarray], key):
     return ({**samples, **only(predicted, site_names(model, GENERATED) | recovered)},
             pointwise_log_likelihood(model, samples),
             only(predicted, site_names(model, OBSERVED)))
+
+
+def is_init_failure(error: Exception) -> bool:
+    """NumPyro's errors when no initial point has a finite log density (a ValueError: invalid
+    distribution arguments, such as a failed ODE solve, met while validating the last point tried)."""
+    return "Cannot find valid initial parameters" in str(error) or "distribution got invalid" in str(error)
+
+
+def nonfinite_init_error(model: ModelLike, key) -> RuntimeModelError:
+    """E401, naming the ``.pdl`` statement whose density is not finite at a draw from the prior."""
+    notes = ()
+    if hasattr(model, "explain_nonfinite"):
+        explanation = model.explain_nonfinite(_one_prior_draw(model, key))
+        notes = (explanation,) if explanation else ()
+    return RuntimeModelError(Diagnostic(
+        "E401", "the log density is not finite at any initial point tried",
+        notes=notes, hint="check that the data lie in the support of each distribution, or pass --init"))
+
+
+def _one_prior_draw(model: ModelLike, key) -> dict[str, np.ndarray]:
+    """Parameter values drawn from the prior (uniform on the unconstrained scale for flat priors)."""
+    import numpyro
+    from numpyro import handlers
+    from numpyro.infer import init_to_sample
+
+    drawn = handlers.substitute(handlers.seed(model.numpyro_model, key), substitute_fn=init_to_sample)
+    with numpyro.validation_enabled(False):  # the draw may make the density NaN: that is what is explained
+        trace = handlers.trace(drawn).get_trace(model.data)
+    return {k: np.asarray(trace[k]["value"]) for k in site_names(model, PARAM) if k in trace}

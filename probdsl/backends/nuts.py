@@ -20,7 +20,7 @@ import numpy as np
 
 from probdsl.backends import devices
 from probdsl.backends.draws import (
-    option_error, posterior_groups, predict_sites, resolve_seed, show_progress, site_names, to_numpy,
+    is_init_failure, nonfinite_init_error, option_error, posterior_groups, predict_sites, resolve_seed, show_progress, site_names, to_numpy,
 )
 from probdsl.errors import Diagnostic, ModelError, RuntimeModelError
 from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike
@@ -84,10 +84,10 @@ def fit_nuts(model: ModelLike, config: NutsConfig):
             init_params = {k: v[0] for k, v in init_params.items()}
     try:
         mcmc.run(sample_key, model.data, extra_fields=EXTRA_FIELDS, init_params=init_params)
-    except (RuntimeError, ValueError) as e:  # ValueError: NaN distribution arguments (a failed ODE solve) at init
-        if "Cannot find valid initial parameters" not in str(e) and "distribution got invalid" not in str(e):
+    except (RuntimeError, ValueError) as e:
+        if not is_init_failure(e):
             raise
-        raise _nonfinite_init_error(model, explain_key) from None
+        raise nonfinite_init_error(model, explain_key) from None
     posterior, log_lik, predictive = posterior_groups(model, to_numpy(mcmc.get_samples(group_by_chain=True)), predict_key)
     config_dict = {**_config_dict(config), "method": "nuts", "seed": seed, "chain_method": chain_method}
     return build_inference_data(model, posterior, _sample_stats(to_numpy(mcmc.get_extra_fields(group_by_chain=True))),
@@ -150,28 +150,6 @@ def _sample_stats(extra: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         "lp": -extra["potential_energy"],
         "acceptance_rate": extra["accept_prob"],
     }
-
-
-def _nonfinite_init_error(model: ModelLike, key) -> RuntimeModelError:
-    notes = ()
-    if hasattr(model, "explain_nonfinite"):
-        explanation = model.explain_nonfinite(_one_prior_draw(model, key))
-        notes = (explanation,) if explanation else ()
-    return RuntimeModelError(Diagnostic(
-        "E401", "the log density is not finite at any initial point tried",
-        notes=notes, hint="check that the data lie in the support of each distribution, or pass --init"))
-
-
-def _one_prior_draw(model: ModelLike, key) -> dict[str, np.ndarray]:
-    """Parameter values drawn from the prior (uniform on the unconstrained scale for flat priors)."""
-    import numpyro
-    from numpyro import handlers
-    from numpyro.infer import init_to_sample
-
-    drawn = handlers.substitute(handlers.seed(model.numpyro_model, key), substitute_fn=init_to_sample)
-    with numpyro.validation_enabled(False):  # the draw may make the density NaN: that is what is explained
-        trace = handlers.trace(drawn).get_trace(model.data)
-    return {k: np.asarray(trace[k]["value"]) for k in site_names(model, PARAM) if k in trace}
 
 
 def _init_strategy(init):

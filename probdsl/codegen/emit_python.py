@@ -238,8 +238,9 @@ class Emitter:
                 self.uses_runtime = True
                 base = prior + (f".to_event({event_dim})" if event_dim else "")
                 prior = f"Restricted({base}, {support}, {lo}, {hi})"
-            if rank - event_dim > 0:
-                prior += f".to_event({rank - event_dim})"
+            batch_dims = rank - max(event_dim, spec.event_rank)  # a multivariate prior (multi_normal) covers its event
+            if batch_dims > 0:
+                prior += f".to_event({batch_dims})"
             constrained = prior
             if not dynamic:
                 return [f"{var} = numpyro.sample({name!r}, {prior})"]

@@ -138,7 +138,8 @@ class ModelBuilder:
             if not support_matches(decl, term):
                 base = prior
                 prior = Restricted(base.to_event(event_dim) if event_dim else base, support, lo, hi)
-            prior = prior.to_event(len(shape) - event_dim) if len(shape) - event_dim > 0 else prior
+            batch_dims = len(shape) - len(prior.event_shape)  # a multivariate prior (multi_normal) covers its event
+            prior = prior.to_event(batch_dims) if batch_dims > 0 else prior
             if not dynamic or predict:
                 return numpyro.sample(name, prior)
         offset, multiplier = decl.type.bound("offset"), decl.type.bound("multiplier")

@@ -2,9 +2,9 @@
 
 Draws come from the fitted ``q``; when k̂ says the importance weights are usable
 they are resampled by those weights (PSIS), which corrects part of what ``q``
-misses.  ``--guide auto`` fits mean-field, then low-rank, full-rank and flow
-guides (each starting from the previous one's median) until k̂ < 0.7 or the step
-budget is spent.
+misses.  Every guide starts from the Laplace approximation (``laplace.py``).
+``--guide auto`` fits mean-field, then low-rank, full-rank and flow guides until
+k̂ < 0.7 or the step budget is spent.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from probdsl.backends.draws import option_error, resolve_seed, show_progress
+from probdsl.backends.draws import is_init_failure, nonfinite_init_error, option_error, resolve_seed, show_progress
 from probdsl.backends.vi import psis
-from probdsl.backends.vi.flat import FlatDensity
-from probdsl.backends.vi.guides import GUIDES, make_guide, unpack
+from probdsl.backends.vi.guides import (
+    GUIDES, draw_with_log_q, initial_latent, layout_guide, make_guide, step_scales,
+    unpack,
+)
+from probdsl.backends.vi.laplace import laplace
 from probdsl.backends.vi.optimize import WINDOW, maximize_elbo
 from probdsl.backends.vi.result import build_result
 from probdsl.model_interface import ModelLike
@@ -33,6 +36,7 @@ class ViConfig:
     max_steps: int = 10000     # Adam steps, all guides of --guide auto together
     learning_rate: float = 0.02
     particles: int = 1         # draws from q per ELBO gradient
+    laplace: bool = True       # start from the Laplace approximation (laplace.py)
     seed: int | None = None
     x64: bool = False
     progress: bool = True
@@ -62,21 +66,30 @@ def fit_vi(model: ModelLike, config: ViConfig):
     say = _status(config.progress)
     draws = config.chains * config.draws
     names = GUIDES if config.guide == "auto" else (config.guide,)
-    budget, fits, init_values = config.max_steps, [], None
-    if "flow" in names and FlatDensity(model).dim < 2:
+    try:
+        layout = layout_guide(model)
+    except (RuntimeError, ValueError) as error:
+        if not is_init_failure(error):
+            raise
+        raise nonfinite_init_error(model, key) from None
+    if "flow" in names and layout.latent_dim < 2:
         if config.guide == "flow":
             raise option_error("the flow guide needs at least two unconstrained parameters; this model has one",
                                "use --guide fullrank: with one parameter it is exact for a Gaussian posterior")
         names = names[:-1]
+    start = laplace(lambda z: model.log_density(unpack(layout, z)), initial_latent(layout)) if config.laplace else None
+    if config.laplace:
+        say("start: " + ("the Laplace approximation at the mode" if start and start.covariance is not None else
+                         "the mode (no Hessian)" if start else "uniform (the log density has no finite mode)"))
+    budget, fits = config.max_steps, []
     for index, name in enumerate(names):
         fit_key, draw_key = jax.random.split(jax.random.fold_in(key, index))
-        guide = make_guide(name, model, init_values)
+        guide, init_params = make_guide(name, model, start)
         started = time.perf_counter()
         optimized = maximize_elbo(model, guide, fit_key, learning_rate=config.learning_rate, max_steps=budget,
-                                  particles=config.particles, progress=show_progress(config.progress), label=name)
-        q = guide.get_posterior(optimized.params)
-        z = q.sample(draw_key, (draws,))
-        log_q = q.log_prob(z).reshape(draws, -1).sum(-1)  # mean-field's q is a batch of d univariate normals
+                                  particles=config.particles, progress=show_progress(config.progress), label=name,
+                                  init_params=init_params, step_scales=step_scales(name, start))
+        z, log_q = draw_with_log_q(guide.get_posterior(optimized.params), draw_key, draws)
         weights = psis.importance(psis.log_density_at(model, unpack(guide, z)), log_q)
         fits.append(_Fitted(name, guide, optimized.params, optimized, np.asarray(z), weights,
                             time.perf_counter() - started))
@@ -87,12 +100,11 @@ def fit_vi(model: ModelLike, config: ViConfig):
             break
         if index + 1 < len(names):
             say(f"escalating to the {names[index + 1]} guide")
-            init_values = guide.median(optimized.params)
     chosen = next((f for f in fits if f.importance.usable), min(fits, key=lambda f: f.importance.pareto_k))
-    return _result(model, config, seed, chosen, fits)
+    return _result(model, config, seed, chosen, fits, start)
 
 
-def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits: list[_Fitted]):
+def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits: list[_Fitted], start):
     import jax
 
     weights = chosen.importance
@@ -109,7 +121,10 @@ def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits
         **dataclasses.asdict(config), "method": "vi", "seed": seed, "guide_used": chosen.guide_name,
         "pareto_k": weights.pareto_k, "importance_ess": weights.ess, "elbo": weights.elbo,
         "steps": optimized.steps, "stopped": optimized.stopped, "skipped_steps": optimized.skipped,
-        "gradients": sum(f.optimized.gradients for f in fits), "fit_seconds": sum(f.seconds for f in fits),
+        "start": "laplace" if start is not None else "uniform",
+        "laplace_gradients": start.gradients if start else 0,
+        "gradients": sum(f.optimized.gradients for f in fits) + (start.gradients if start else 0),
+        "fit_seconds": sum(f.seconds for f in fits),
         "draws_from": "psis_resampled" if weights.usable else "q",
         "guides_tried": [{"guide": f.guide_name, "pareto_k": f.importance.pareto_k, "elbo": f.importance.elbo,
                           "steps": f.optimized.steps, "seconds": f.seconds} for f in fits],

@@ -1,13 +1,21 @@
-"""Maximising the ELBO: Adam on the guide's parameters, stopped on a smoothed plateau.
+"""Maximising the ELBO: Adam on the guide's parameters, stopped on a plateau.
 
-The ELBO is estimated by NumPyro's ``Trace_ELBO`` (reparameterised draws from the
-guide).  Steps run in compiled windows of ``WINDOW``; after each window its mean
-ELBO is compared with the previous window's.  A *plateau* is a gain smaller than
-``PLATEAU_Z`` standard errors of that difference (or than ``ABS_TOL`` nats): the
-first plateau divides the learning rate by ``DECAY`` (the parameters stop jittering
-at the scale of the rate), the second stops the fit.  A step whose ELBO estimate or
-gradient is not finite is skipped (``optax.apply_if_finite``'s rule); a window where
-most steps are skipped stops the fit with the ``.pdl`` statement at fault.
+Each step follows NumPyro's ``Trace_ELBO`` gradient (reparameterised draws from the
+guide); a step whose ELBO estimate or gradient is not finite is skipped
+(``optax.apply_if_finite``'s rule), and a window where most steps are skipped stops
+the fit with the ``.pdl`` statement at fault.
+
+Steps run in compiled windows of ``WINDOW``.  Progress is judged on a smooth
+objective: after each window the ELBO is estimated from ``PLATEAU_DRAWS`` draws of
+the guide made from one fixed key (common random numbers: the same base draws
+pushed through the current parameters), so two windows' estimates differ by the
+guide's change, not by Monte Carlo noise.  A *plateau* is ``PATIENCE`` windows
+without a gain of ``MIN_GAIN`` nats (scaled with the learning rate) over the best
+estimate so far: the first plateau
+divides the learning rate by ``DECAY`` (Adam's parameters jitter at the scale of
+the rate), the second stops the fit.  The fitted parameters (and those the
+plateau test judges) are an exponential moving average of the iterates, which
+averages Adam's jitter away.
 """
 
 from __future__ import annotations
@@ -20,11 +28,13 @@ import numpy as np
 from probdsl.errors import Diagnostic, RuntimeModelError
 
 WINDOW = 100
-PLATEAU_Z = 2.0
-ABS_TOL = 0.01
+PLATEAU_DRAWS = 256
+MIN_GAIN = 1e-3
+PATIENCE = 2
 DECAY = 10.0
 PHASES = 2
 CLIP_NORM = 10.0
+AVERAGING = 0.99  # the result is this exponential moving average of the iterates (~100 steps)
 EXPLAIN_DRAWS = 256
 
 
@@ -39,78 +49,88 @@ class Optimized:
 
 
 def maximize_elbo(model, guide, key, *, learning_rate: float, max_steps: int, particles: int,
-                  progress: bool, label: str) -> Optimized:
-    """Fit ``guide`` to ``model`` from the guide's initial parameters (see the module docstring)."""
+                  progress: bool, label: str, init_params: dict | None = None,
+                  step_scales: dict | None = None) -> Optimized:
+    """Fit ``guide`` to ``model`` from ``init_params`` (constrained; default: the guide's own), as
+    the module docstring says; ``step_scales`` multiply the learning rate of the named parameters."""
     import jax
     import jax.numpy as jnp
+    import numpyro
     import optax
     from numpyro.infer import SVI, Trace_ELBO
+
+    from probdsl.backends.vi.guides import draw_with_log_q, unpack
 
     arrays = {k: jnp.asarray(v) for k, v in model.data.items() if isinstance(v, np.ndarray)}
     statics = {k: v for k, v in model.data.items() if k not in arrays}
     init_key, run_key = jax.random.split(key)
     svi = SVI(model.numpyro_model, guide, optax.identity(), Trace_ELBO(num_particles=particles))
-    params = svi.optim.get_params(svi.init(init_key, model.data).optim_state)  # unconstrained
+    with numpyro.validation_enabled(False):  # a first draw outside the support is the loop's business
+        params = svi.optim.get_params(svi.init(init_key, model.data, init_params=init_params).optim_state)  # unconstrained
+    plateau_key = jax.random.fold_in(key, 1)
     optimizer = optax.chain(optax.clip_by_global_norm(CLIP_NORM), optax.scale_by_adam())
+    scales = {k: (step_scales or {}).get(k, 1.0) for k in params}
 
     def negative_elbo(unconstrained, step_key, arrays):
         return svi.loss.loss(step_key, svi.constrain_fn(unconstrained), model.numpyro_model, guide,
                              {**statics, **arrays})
 
     def step(carry, step_key, arrays, rate):
-        params, opt_state = carry
+        params, opt_state, average = carry
         loss, grads = jax.value_and_grad(negative_elbo)(params, step_key, arrays)
         finite = jnp.isfinite(loss) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
         updates, new_state = optimizer.update(grads, opt_state)
-        new_params = optax.apply_updates(params, jax.tree.map(lambda u: -rate * u, updates))
+        scaled = {k: jax.tree.map(lambda x, k=k: -rate * scales[k] * x, u) for k, u in updates.items()}
+        new_params = optax.apply_updates(params, scaled)
         keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
-        carry = (jax.tree.map(keep, new_params, params), jax.tree.map(keep, new_state, opt_state))
-        return carry, jnp.where(finite, -loss, jnp.nan)
+        params = jax.tree.map(keep, new_params, params)
+        average = jax.tree.map(lambda a, p: AVERAGING * a + (1 - AVERAGING) * p, average, params)
+        return (params, jax.tree.map(keep, new_state, opt_state), average), jnp.where(finite, -loss, jnp.nan)
+
+    def smooth_elbo(unconstrained, arrays):
+        """The ELBO from ``PLATEAU_DRAWS`` draws made from one fixed key (common random numbers)."""
+        z, log_q = draw_with_log_q(guide.get_posterior(svi.constrain_fn(unconstrained)), plateau_key, PLATEAU_DRAWS)
+        data = {**statics, **arrays}
+        log_p = jax.vmap(lambda u: model.log_density(u, data))(unpack(guide, z))
+        return jnp.mean(log_p - log_q)
 
     @jax.jit
-    def run_window(params, opt_state, keys, arrays, rate):
-        return jax.lax.scan(lambda c, k: step(c, k, arrays, rate), (params, opt_state), keys)
+    def run_window(carry, keys, arrays, rate):
+        carry, elbos = jax.lax.scan(lambda c, k: step(c, k, arrays, rate), carry, keys)
+        return carry, elbos, smooth_elbo(carry[2], arrays)
 
-    opt_state = optimizer.init(params)
-    rate, phase, previous, stopped = learning_rate, 0, None, "max_steps"
+    carry = (params, optimizer.init(params), params)
+    rate, phase, best, stalled, stopped = learning_rate, 0, -np.inf, 0, "max_steps"
     trace: list[np.ndarray] = []
     bar = _progress_bar(label, max_steps, progress)
-    windows = -(-max_steps // WINDOW)
-    for index in range(windows):
+    for index in range(-(-max_steps // WINDOW)):
         keys = jax.random.split(jax.random.fold_in(run_key, index), WINDOW)
-        (new_params, new_state), elbos = run_window(params, opt_state, keys, arrays, rate)
+        new_carry, elbos, smooth = run_window(carry, keys, arrays, rate)
         elbos = np.asarray(elbos)
-        finite = np.isfinite(elbos)
-        if finite.sum() < WINDOW / 2:
+        if np.isfinite(elbos).sum() < WINDOW / 2:
             if bar is not None:
                 bar.close()
-            raise _nonfinite_error(model, guide, svi.constrain_fn(params), key, index * WINDOW)
-        params, opt_state = new_params, new_state
+            raise _nonfinite_error(model, guide, svi.constrain_fn(carry[0]), key, index * WINDOW)
+        carry = new_carry
         trace.append(elbos)
-        current = (float(elbos[finite].mean()), float(elbos[finite].var()), int(finite.sum()))
         if bar is not None:
             bar.update(WINDOW)
-            bar.set_postfix(elbo=f"{current[0]:.6g}", lr=f"{rate:.2g}")
-        if previous is not None and _plateau(previous, current):
+            bar.set_postfix(elbo=f"{float(smooth):.6g}", lr=f"{rate:.2g}")
+        if float(smooth) > best + MIN_GAIN * rate / learning_rate:
+            best, stalled = float(smooth), 0
+            continue
+        stalled += 1
+        if stalled == PATIENCE:
             phase += 1
             if phase == PHASES:
                 stopped = "plateau"
                 break
-            rate, previous = rate / DECAY, None
-        else:
-            previous = current
+            rate, stalled, best = rate / DECAY, 0, float(smooth)  # the new phase is judged on its own gains
     if bar is not None:
         bar.close()
     elbo = np.concatenate(trace)
-    return Optimized(params=svi.constrain_fn(params), elbo=elbo, steps=elbo.size, stopped=stopped,
+    return Optimized(params=svi.constrain_fn(carry[2]), elbo=elbo, steps=elbo.size, stopped=stopped,
                      skipped=int((~np.isfinite(elbo)).sum()), gradients=elbo.size * particles)
-
-
-def _plateau(previous: tuple[float, float, int], current: tuple[float, float, int]) -> bool:
-    """The mean ELBO gained from the previous window is within noise (or under ``ABS_TOL``)."""
-    gain = current[0] - previous[0]
-    standard_error = np.sqrt(previous[1] / previous[2] + current[1] / current[2])
-    return gain < max(PLATEAU_Z * standard_error, ABS_TOL)
 
 
 def _nonfinite_error(model, guide, params, key, step: int) -> RuntimeModelError:
@@ -129,18 +149,20 @@ def _nonfinite_error(model, guide, params, key, step: int) -> RuntimeModelError:
 def _nonfinite_draw(model, guide, params, key) -> dict | None:
     """Constrained values of a draw from ``q`` where the model's log density is not finite, if one is found."""
     import jax
+    import numpyro
     from numpyro.infer.util import constrain_fn
 
-    from probdsl.backends.vi.guides import unpack
+    from probdsl.backends.vi.guides import draw_with_log_q, unpack
 
-    z = guide.get_posterior(params).sample(key, (EXPLAIN_DRAWS,))
+    z, _ = draw_with_log_q(guide.get_posterior(params), key, EXPLAIN_DRAWS)
     unconstrained = unpack(guide, z)
     log_p = np.asarray(jax.vmap(model.log_density)(unconstrained))
     bad = np.flatnonzero(~np.isfinite(log_p))
     if bad.size == 0 or not np.all(np.isfinite(np.asarray(z))):
         return None
     one = {k: v[bad[0]] for k, v in unconstrained.items()}
-    return constrain_fn(model.numpyro_model, (model.data,), {}, one)
+    with numpyro.validation_enabled(False):  # the draw makes the density not finite: that is what is explained
+        return constrain_fn(model.numpyro_model, (model.data,), {}, one)
 
 
 def _progress_bar(label: str, total: int, enabled: bool):
