@@ -30,6 +30,24 @@ def show_progress(requested: bool) -> bool:
     return requested and sys.stderr.isatty() and not os.environ.get("CI")
 
 
+def status_printer(enabled: bool):
+    """``say(message)``: a status line on stderr, when ``enabled``."""
+    def say(message: str) -> None:
+        if enabled:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+def progress_bar(label: str, total: int, enabled: bool):
+    """A tqdm bar on stderr, or None when not ``enabled`` (pass ``show_progress(...)``)."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, file=sys.stderr)
+
+
 def option_error(message: str, hint: str | None = None) -> UsageError:
     return UsageError(Diagnostic("E505", message, hint=hint))
 

@@ -22,7 +22,7 @@ from probdsl.backends import devices
 from probdsl.backends.draws import (
     is_init_failure, nonfinite_init_error, option_error, posterior_groups, predict_sites, resolve_seed, show_progress, site_names, to_numpy,
 )
-from probdsl.errors import Diagnostic, ModelError, RuntimeModelError
+from probdsl.errors import Diagnostic, ModelError
 from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike
 from probdsl.results.inference_data import (
     build_inference_data,

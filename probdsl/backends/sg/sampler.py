@@ -13,14 +13,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from probdsl.backends.draws import (
-    only, option_error, pointwise_log_likelihood, predict_sites, resolve_seed, show_progress, site_names, to_numpy,
+    only, option_error, pointwise_log_likelihood, predict_sites, progress_bar, resolve_seed, show_progress, site_names,
+    status_printer, to_numpy,
 )
 from probdsl.backends.sg import tuning
 from probdsl.backends.sg.integrators import INTEGRATORS
@@ -66,7 +66,7 @@ def fit_sg(model: ModelLike, config: SgConfig):
     integrator = INTEGRATORS[config.integrator]
     keys = dict(zip(("init", "mode", "curvature", "eigen", "noise", "chains", "predict"),
                     jax.random.split(jax.random.PRNGKey(seed), 7)))
-    status = _status(config.progress)
+    status = status_printer(config.progress)
     started = time.perf_counter()
 
     target = Target(model, keys["init"])
@@ -199,7 +199,7 @@ def _in_chunks(run, states, key, arrays, count: int, thin: int, diagnose: bool, 
     chains = jax.tree_util.tree_leaves(states)[0].shape[0]
     chunk = _chunk_size(count)
     outputs = []
-    bar = _progress_bar(label, count, progress)
+    bar = progress_bar(label, count, progress)
     for index in range(count // chunk):
         keys = jax.random.split(jax.random.fold_in(key, index), chains * chunk).reshape(chains, chunk, -1)
         states, out = run(states, keys, arrays, thin=thin, diagnose=diagnose)
@@ -218,14 +218,6 @@ def _chunk_size(count: int) -> int:
         if count % size == 0:
             return size
     return 1
-
-
-def _progress_bar(label: str, total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=label, file=sys.stderr)
 
 
 def _outputs(model: ModelLike, target: Target, thetas: np.ndarray, key, status):
@@ -260,14 +252,6 @@ def _outputs(model: ModelLike, target: Target, thetas: np.ndarray, key, status):
     return ({**samples, **only(predicted, wanted)},
             {"log_likelihood": pointwise_log_likelihood(model, constrained),
              "posterior_predictive": only(to_numpy(predicted), site_names(model, OBSERVED))})
-
-
-def _status(enabled: bool):
-    def say(message: str) -> None:
-        if enabled:
-            print(message, file=sys.stderr, flush=True)
-
-    return say
 
 
 def _blew_up(message: str, hint: str) -> RuntimeModelError:

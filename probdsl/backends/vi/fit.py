@@ -10,13 +10,14 @@ k̂ < 0.7 or the step budget is spent.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from probdsl.backends.draws import is_init_failure, nonfinite_init_error, option_error, resolve_seed, show_progress
+from probdsl.backends.draws import (
+    is_init_failure, nonfinite_init_error, option_error, resolve_seed, show_progress, status_printer,
+)
 from probdsl.backends.vi import psis
 from probdsl.backends.vi.guides import (
     GUIDES, draw_with_log_q, initial_latent, layout_guide, make_guide, step_scales,
@@ -46,7 +47,6 @@ class ViConfig:
 class _Fitted:
     guide_name: str
     guide: object
-    params: dict
     optimized: object
     z: np.ndarray
     importance: psis.Importance
@@ -63,7 +63,7 @@ def fit_vi(model: ModelLike, config: ViConfig):
         numpyro.enable_x64()
     seed = resolve_seed(config.seed)
     key = jax.random.PRNGKey(seed)
-    say = _status(config.progress)
+    say = status_printer(config.progress)
     draws = config.chains * config.draws
     names = GUIDES if config.guide == "auto" else (config.guide,)
     try:
@@ -91,7 +91,7 @@ def fit_vi(model: ModelLike, config: ViConfig):
                                   init_params=init_params, step_scales=step_scales(name, start))
         z, log_q = draw_with_log_q(guide.get_posterior(optimized.params), draw_key, draws)
         weights = psis.importance(psis.log_density_at(model, unpack(guide, z)), log_q)
-        fits.append(_Fitted(name, guide, optimized.params, optimized, np.asarray(z), weights,
+        fits.append(_Fitted(name, guide, optimized, np.asarray(z), weights,
                             time.perf_counter() - started))
         say(f"{name}: ELBO {weights.elbo:.6g} after {optimized.steps} steps "
             f"({'converged' if optimized.stopped == 'plateau' else 'step budget reached'}); {psis.verdict(weights.pareto_k)}")
@@ -131,14 +131,6 @@ def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits
     }
     predict_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1 << 20)
     return build_result(model, unconstrained, stats, {"elbo_trace": optimized.elbo}, record, seed, predict_key)
-
-
-def _status(enabled: bool):
-    def say(message: str) -> None:
-        if enabled:
-            print(message, file=sys.stderr, flush=True)
-
-    return say
 
 
 def _validate(config: ViConfig) -> None:

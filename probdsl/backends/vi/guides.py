@@ -17,7 +17,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 import optax
 from numpyro.distributions import TransformedDistribution
 from numpyro.distributions.transforms import LowerCholeskyAffine

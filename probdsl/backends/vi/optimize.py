@@ -20,11 +20,11 @@ averages Adam's jitter away.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+from probdsl.backends.draws import progress_bar
 from probdsl.errors import Diagnostic, RuntimeModelError
 
 WINDOW = 100
@@ -102,7 +102,7 @@ def maximize_elbo(model, guide, key, *, learning_rate: float, max_steps: int, pa
     carry = (params, optimizer.init(params), params)
     rate, phase, best, stalled, stopped = learning_rate, 0, -np.inf, 0, "max_steps"
     trace: list[np.ndarray] = []
-    bar = _progress_bar(label, max_steps, progress)
+    bar = progress_bar(label, max_steps, progress)
     for index in range(-(-max_steps // WINDOW)):
         keys = jax.random.split(jax.random.fold_in(run_key, index), WINDOW)
         new_carry, elbos, smooth = run_window(carry, keys, arrays, rate)
@@ -163,11 +163,3 @@ def _nonfinite_draw(model, guide, params, key) -> dict | None:
     one = {k: v[bad[0]] for k, v in unconstrained.items()}
     with numpyro.validation_enabled(False):  # the draw makes the density not finite: that is what is explained
         return constrain_fn(model.numpyro_model, (model.data,), {}, one)
-
-
-def _progress_bar(label: str, total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=label, file=sys.stderr)

@@ -12,13 +12,12 @@ resampled draws are the result, or the initial points of NUTS chains
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from probdsl.backends.draws import option_error, resolve_seed
+from probdsl.backends.draws import option_error, resolve_seed, status_printer
 from probdsl.backends.vi import psis
 from probdsl.backends.vi.flat import FlatDensity
 from probdsl.backends.vi.result import build_result
@@ -96,10 +95,8 @@ def fit_pathfinder(model: ModelLike, config: PathfinderConfig):
     key = jax.random.PRNGKey(seed)
     run = run_pathfinder(model, key, config)
     weights = run.importance
-    if config.progress:
-        elbos = ", ".join(f"{e:.6g}" for e in run.path_elbo)
-        print(f"pathfinder: {config.paths} paths (ELBO {elbos}); {psis.verdict(weights.pareto_k)}",
-              file=sys.stderr, flush=True)
+    elbos = ", ".join(f"{e:.6g}" for e in run.path_elbo)
+    status_printer(config.progress)(f"pathfinder: {config.paths} paths (ELBO {elbos}); {psis.verdict(weights.pareto_k)}")
     shape = (config.chains, config.draws)
     index = psis.resample(np.random.default_rng(seed), weights.log_weights, shape[0] * shape[1])
     unconstrained = {k: np.asarray(v).reshape(shape + v.shape[1:])
