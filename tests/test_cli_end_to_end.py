@@ -41,3 +41,28 @@ def test_compile_emit_python():
     assert result.returncode == 0, result.stderr
     assert "def model(data, predict=False, from_prior=False):" in result.stdout
     compile(result.stdout, "emitted", "exec")
+
+
+def test_fit_vi_prints_the_khat_verdict_and_plots_the_elbo(tmp_path):
+    out = tmp_path / "lr.nc"
+    result = run("fit", "examples/logistic_regression/logistic_regression.pdl",
+                 "examples/logistic_regression/logistic_regression.csv", "--method", "vi", "--guide", "fullrank",
+                 "--draws", 250, "--seed", 3, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "r_hat" in result.stdout and "vi (fullrank guide): k̂ = " in result.stderr
+    idata = az.from_netcdf(out)
+    assert {"log_likelihood", "posterior_predictive"} <= set(idata.groups())
+    assert "elbo_trace" in idata.sample_stats
+    plotted = run("plot", out, "--kind", "elbo")
+    assert plotted.returncode == 0, plotted.stderr
+    assert (tmp_path / "lr.elbo.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fit_pathfinder_then_elbo_plot_is_refused(tmp_path):
+    out = tmp_path / "es.nc"
+    result = run("fit", "examples/eight_schools/eight_schools.pdl", "examples/eight_schools/eight_schools.json",
+                 "--method", "pathfinder", "--draws", 250, "--seed", 3, "--out", out, "--quiet")
+    assert result.returncode in (0, 3), result.stderr
+    assert "pathfinder (4 paths): k̂ = " in result.stderr
+    refused = run("plot", out, "--kind", "elbo")
+    assert refused.returncode == 2 and "needs the ELBO trace" in refused.stderr and "Traceback" not in refused.stderr
