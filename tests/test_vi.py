@@ -180,6 +180,17 @@ def test_no_finite_start_names_the_statement():
     assert "E401" in str(error.value) and "3:1" in str(error.value) and "y ~ poisson(-x)" in str(error.value)
 
 
+def test_pathfinder_on_flat_priors_is_good_or_says_so():
+    """kidiq's regression has flat (improper) priors, which cannot be sampled for Pathfinder's starting
+    points; its raw predictor makes a ridge on which L-BFGS stops early: then k̂ must say so."""
+    folder = reference.TEST_COPIES / "kidiq-kidscore_momiq"
+    idata = api.fit(api.compile_file(reference.PORTS / "kidiq-kidscore_momiq.pdl"), [folder / "data.json"],
+                    method="pathfinder", seed=SEED, progress=False, chains=2, draws=1000, x64=True)
+    error = max(q.mean_error for q in reference.compare(idata, reference.load_reference(folder)))
+    pareto_k = json.loads(idata.attrs["config"])["pareto_k"]
+    assert error < 0.3 or pareto_k >= 0.7, (error, pareto_k)
+
+
 def test_nonfinite_elbo_names_the_statement():
     """A guide whose draws all make the Poisson rate negative: the fit stops with the line at fault."""
     bound = api.compile("data array[N] int y;\nparam real x ~ normal(0, 1);\ny ~ poisson(x + 3);\n").bind({"y": [1, 2]})

@@ -23,8 +23,10 @@ class FlatDensity:
 def _unconstrained_draw(model, key) -> dict:
     """The unconstrained values of the sampled sites at one run of the model."""
     from numpyro import handlers
+    from numpyro.infer import init_to_uniform
     from numpyro.infer.util import unconstrain_fn
 
-    trace = handlers.trace(handlers.seed(model.numpyro_model, key)).get_trace(model.data)
+    seeded = handlers.seed(model.numpyro_model, key)  # flat() priors cannot be sampled: values as NUTS starts
+    trace = handlers.trace(handlers.substitute(seeded, substitute_fn=init_to_uniform(radius=2.0))).get_trace(model.data)
     values = {name: site["value"] for name, site in trace.items() if site["type"] == "sample" and not site["is_observed"]}
     return unconstrain_fn(model.numpyro_model, (model.data,), {}, values)

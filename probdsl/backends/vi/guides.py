@@ -52,11 +52,15 @@ def make_guide(name: str, model, start=None):
 
 def step_scales(name: str, start) -> dict | None:
     """Per-parameter multipliers of the learning rate: the locations (and low-rank factors) move in
-    units of the Laplace marginal sds, so a parameter whose posterior sd is 1e-3 and one whose sd is
-    1e4 both take steps of ``learning_rate`` sds.  None without a Laplace covariance."""
+    units of the Laplace marginal sds (mean-field: its conditional sds), so a parameter whose posterior
+    sd is 1e-3 and one whose sd is 1e4 both take steps of ``learning_rate`` sds.  None without a
+    Laplace covariance."""
     if start is None or start.covariance is None or name == "flow":  # the flow works in whitened units already
         return None
-    sd = jnp.sqrt(jnp.diag(jnp.asarray(start.covariance, jnp.asarray(start.mode).dtype)))
+    dtype = jnp.asarray(start.mode).dtype
+    if name == "meanfield":  # its own sds: the marginal ones would make it wander along correlated ridges
+        return {"auto_loc": jnp.asarray(start.conditional_sd, dtype)}
+    sd = jnp.sqrt(jnp.diag(jnp.asarray(start.covariance, dtype)))
     return {"auto_loc": sd, "auto_cov_factor": sd[:, None]}
 
 
