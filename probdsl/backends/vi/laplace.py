@@ -63,7 +63,7 @@ def laplace(log_density, start) -> Laplace | None:
         def going(carry):
             _, state, _ = carry
             count, grad = otu.tree_get(state, "count"), otu.tree_get(state, "grad")
-            small = otu.tree_l2_norm(grad) < GRADIENT_TOLERANCE * jnp.sqrt(grad.size)
+            small = otu.tree_norm(grad) < GRADIENT_TOLERANCE * jnp.sqrt(grad.size)
             return (count == 0) | ((count < MAX_ITERATIONS) & ~small & jnp.all(jnp.isfinite(grad)))
 
         return jax.lax.while_loop(going, step, (z, solver.init(z), jnp.asarray(1)))
