@@ -235,13 +235,20 @@ def run_case(case: Case, methods, args) -> list[dict]:
                 idata, record = run_approximation(bound, method, args)
             row.update(record, **accuracy(idata, case.reference))
         except Exception as error:  # noqa: BLE001 - a failing fit is a row of the table
-            lines = str(error).strip().splitlines() or [""]
-            row["error"] = f"{type(error).__name__}: {lines[0]}"
-            row["traceback"] = traceback.format_exc(limit=-4)
+            row["error"] = describe(error)
+            row["traceback"] = traceback.format_exc()
         rows.append(row)
         if not args.quiet:
             print(format_row(row), file=sys.stderr, flush=True)
     return rows
+
+
+def describe(error: Exception) -> str:
+    """The error's type and first line, and the innermost probdsl line it came through."""
+    lines = str(error).strip().splitlines() or [""]
+    ours = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).is_relative_to(ref.ROOT / "probdsl")]
+    where = f" (from {Path(ours[-1].filename).relative_to(ref.ROOT)}:{ours[-1].lineno})" if ours else ""
+    return f"{type(error).__name__}: {lines[0]}".rstrip(": ") + where
 
 
 # -- references of the examples -----------------------------------------------------------------------
@@ -363,7 +370,7 @@ def print_tables(rows: list[dict], cases: dict[str, Case], result: dict) -> None
     print(f"Target 2: of {result['usable_fits']} fits with k̂ < {K_USABLE}, {len(result['usable_but_wrong'])} have "
           f"max mean error > {MEAN_LIMIT} sd -> {'MET' if result['second_met'] else 'NOT MET'}")
     for t in result["usable_but_wrong"]:
-        print(f"  {t['model']} {t['method']}: k̂ {t['pareto_k']:.2f}, max mean error {t['mean_err_max']:.3f} sd")
+        print(f"  {t['model']} {t['method']}: k̂ {t['pareto_k']:.3f}, max mean error {t['mean_err_max']:.3f} sd")
 
 
 def _device() -> str:
