@@ -1,6 +1,6 @@
 """Variational inference and Pathfinder against NUTS: gradient evaluations, time and accuracy.
 
-    python bench/vi/run.py                                      # every model and method (long: hours on 2 cores)
+    python bench/vi/run.py                                      # every model and method (~1 h on 2 cores)
     python bench/vi/run.py --models kidiq sblrc --methods nuts meanfield pathfinder
     python bench/vi/run.py --methods pathfinder flow --merge    # rerun some methods, keep the other rows of --out
     python bench/vi/run.py --make-reference                     # recompute the examples' NUTS references
@@ -15,8 +15,8 @@ diagonal metric), ``--method vi`` with each guide, and ``--method pathfinder``, 
 Per fit: gradient evaluations of the log density (NUTS: leapfrog steps of warmup and sampling;
 VI: the ``gradients`` of the fit's config, Adam steps x particles plus those of its Laplace start;
 Pathfinder: counted as they run), Pathfinder's evaluations of the log density alone (counted), VI
-steps, wall time (JIT compilation included), Pareto k̂, and the error against the reference: over the reference
-quantities, the max and the mean of |mean - ref mean| / ref sd and of |sd / ref sd - 1|.
+steps, wall time (JIT compilation included), Pareto k̂, and the error against the reference: over
+the reference quantities, the max and the mean of |mean - ref mean| / ref sd and of |sd / ref sd - 1|.
 
 Targets checked: (1) on the well-conditioned regressions (posterior correlation condition number
 < 100), Pathfinder and mean-field VI reach a max mean error < 0.2 sd with >= 10x fewer gradient
@@ -246,7 +246,8 @@ def run_case(case: Case, methods, args) -> list[dict]:
 def describe(error: Exception) -> str:
     """The error's type and first line, and the innermost probdsl line it came through."""
     lines = str(error).strip().splitlines() or [""]
-    ours = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).is_relative_to(ref.ROOT / "probdsl")]
+    package = ref.ROOT / "probdsl"
+    ours = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).is_relative_to(package)]
     where = f" (from {Path(ours[-1].filename).relative_to(ref.ROOT)}:{ours[-1].lineno})" if ours else ""
     return f"{type(error).__name__}: {lines[0]}".rstrip(": ") + where
 
