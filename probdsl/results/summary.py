@@ -72,12 +72,12 @@ def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | No
 
 def approximation_verdict(idata) -> str | None:
     """For a VI or Pathfinder result, one line reading its Pareto k̂ (None for other results)."""
-    from probdsl.backends.vi.psis import verdict
-
     config = recorded_config(idata)
     method = config.get("method")
     if method not in APPROXIMATIONS:
         return None
+    from probdsl.backends.vi.psis import verdict  # imports JAX: only for the results that need it
+
     name = f"vi ({config['guide_used']} guide)" if method == "vi" else f"pathfinder ({config['paths']} paths)"
     draws = "draws PSIS-resampled" if config["draws_from"] == "psis_resampled" else "draws straight from q"
     return (f"{name}: {verdict(config['pareto_k'])}; importance ESS {config['importance_ess']:.0f} "

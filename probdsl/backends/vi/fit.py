@@ -111,11 +111,6 @@ def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits
     total = config.chains * config.draws
     rng = np.random.default_rng(seed)
     index = psis.resample(rng, weights.log_weights, total) if weights.usable else np.arange(total)
-    shape = (config.chains, config.draws)
-    unconstrained = {k: np.asarray(v).reshape(shape + v.shape[1:])
-                     for k, v in unpack(chosen.guide, chosen.z[index]).items()}
-    stats = {"lp": weights.log_p[index].reshape(shape), "log_q": weights.log_q[index].reshape(shape),
-             "log_weight": weights.log_weights[index].reshape(shape)}
     optimized = chosen.optimized
     record = {
         **dataclasses.asdict(config), "method": "vi", "seed": seed, "guide_used": chosen.guide_name,
@@ -130,7 +125,8 @@ def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits
                           "steps": f.optimized.steps, "seconds": f.seconds} for f in fits],
     }
     predict_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1 << 20)
-    return build_result(model, unconstrained, stats, {"elbo_trace": optimized.elbo}, record, seed, predict_key)
+    return build_result(model, unpack(chosen.guide, chosen.z[index]), weights, index, (config.chains, config.draws),
+                        {}, {"elbo_trace": optimized.elbo}, record, seed, predict_key)
 
 
 def _validate(config: ViConfig) -> None:

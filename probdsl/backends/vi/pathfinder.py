@@ -78,7 +78,7 @@ def run_pathfinder(model: ModelLike, key, config: PathfinderConfig) -> Pathfinde
     z = np.asarray(z).reshape(-1, density.dim)
     # a path whose every Gaussian failed (ELBO -inf) contributes no weight
     failed = np.repeat(~np.isfinite(path_elbo), config.draws_per_path)
-    log_p = np.where(failed, -np.inf, np.asarray(jax.lax.map(density, z, batch_size=psis.DENSITY_BATCH)))
+    log_p = np.where(failed, -np.inf, psis.log_density_at(model, jax.vmap(density.unravel)(z)))
     weights = psis.importance(log_p, np.asarray(log_q).reshape(-1))
     return PathfinderRun(density, z, weights, path_elbo, time.perf_counter() - started)
 
@@ -99,16 +99,13 @@ def fit_pathfinder(model: ModelLike, config: PathfinderConfig):
     status_printer(config.progress)(f"pathfinder: {config.paths} paths (ELBO {elbos}); {psis.verdict(weights.pareto_k)}")
     shape = (config.chains, config.draws)
     index = psis.resample(np.random.default_rng(seed), weights.log_weights, shape[0] * shape[1])
-    unconstrained = {k: np.asarray(v).reshape(shape + v.shape[1:])
-                     for k, v in jax.vmap(run.density.unravel)(run.z[index]).items()}
-    stats = {"lp": weights.log_p[index].reshape(shape), "log_q": weights.log_q[index].reshape(shape),
-             "log_weight": weights.log_weights[index].reshape(shape),
-             "path": (index // config.draws_per_path).reshape(shape)}
+    paths = np.arange(weights.log_p.size) // config.draws_per_path  # the path each pooled draw came from
     record = {**dataclasses.asdict(config), "method": "pathfinder", "seed": seed, "pareto_k": weights.pareto_k,
               "importance_ess": weights.ess, "elbo": float(np.max(run.path_elbo)),
               "path_elbo": run.path_elbo.tolist(),
               "fit_seconds": run.seconds, "draws_from": "psis_resampled"}
-    return build_result(model, unconstrained, stats, {}, record, seed, jax.random.fold_in(key, 1 << 20))
+    return build_result(model, jax.vmap(run.density.unravel)(run.z[index]), weights, index, shape, {"path": paths},
+                        {}, record, seed, jax.random.fold_in(key, 1 << 20))
 
 
 def pathfinder_inits(model: ModelLike, chains: int, seed: int) -> dict:
