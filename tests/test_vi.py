@@ -13,6 +13,7 @@ from numpyro.infer import SVI, Trace_ELBO
 
 import probdsl.api as api
 from probdsl.backends.vi.guides import make_guide, step_scales
+from probdsl.backends.vi import laplace as laplace_module
 from probdsl.backends.vi.laplace import Laplace
 from probdsl.backends.vi.optimize import maximize_elbo
 from probdsl.errors import RuntimeModelError, UsageError
@@ -180,15 +181,38 @@ def test_no_finite_start_names_the_statement():
     assert "E401" in str(error.value) and "3:1" in str(error.value) and "y ~ poisson(-x)" in str(error.value)
 
 
-def test_pathfinder_on_flat_priors_is_good_or_says_so():
+def test_pathfinder_on_flat_priors_and_a_ridge():
     """kidiq's regression has flat (improper) priors, which cannot be sampled for Pathfinder's starting
-    points; its raw predictor makes a ridge on which L-BFGS stops early: then k̂ must say so."""
+    points; its raw predictor makes a ridge on which L-BFGS at BlackJAX's default tolerance stopped
+    early (4.2 sd off, k̂ 0.92): at Stan's tolerance the fit is usable and right."""
     folder = reference.TEST_COPIES / "kidiq-kidscore_momiq"
     idata = api.fit(api.compile_file(reference.PORTS / "kidiq-kidscore_momiq.pdl"), [folder / "data.json"],
                     method="pathfinder", seed=SEED, progress=False, chains=2, draws=1000, x64=True)
     error = max(q.mean_error for q in reference.compare(idata, reference.load_reference(folder)))
     pareto_k = json.loads(idata.attrs["config"])["pareto_k"]
-    assert error < 0.3 or pareto_k >= 0.7, (error, pareto_k)
+    assert error < 0.3 and pareto_k < 0.7, (error, pareto_k)
+
+
+FUNNEL = """
+data vector[J] y;
+param real mu ~ normal(0, 5);
+param real<lower=0> tau ~ exponential(1);
+param vector[J] theta ~ normal(mu, tau);
+y ~ normal(theta, 1);
+"""
+
+
+def test_no_mode_starts_uniform_and_counts_the_search():
+    """A centred hierarchy has no mode (the density grows without bound as tau -> 0 with every theta
+    at mu): the Laplace search gives up after its budget and the guides start uniform; the
+    search's gradients are still counted."""
+    bound = api.compile(FUNNEL).bind({"y": [0.3, -0.2, 0.1, 0.5, -0.4, 0.0, 0.2, -0.1]})
+    idata = api.fit_bound(bound, method="vi", seed=SEED, progress=False, chains=1, draws=500, x64=True)
+    config = json.loads(idata.attrs["config"])
+    assert config["start"] == "uniform"
+    assert laplace_module.MAX_EVALUATIONS <= config["laplace_gradients"] < laplace_module.MAX_EVALUATIONS + 100
+    assert config["gradients"] == config["steps"] + config["laplace_gradients"]
+    assert 0.1 < float(idata.posterior["tau"].mean()) < 1.5  # NUTS (with divergences): 0.33 ± 0.28
 
 
 def test_nonfinite_elbo_names_the_statement():

@@ -77,10 +77,13 @@ def fit_vi(model: ModelLike, config: ViConfig):
             raise option_error("the flow guide needs at least two unconstrained parameters; this model has one",
                                "use --guide fullrank: with one parameter it is exact for a Gaussian posterior")
         names = names[:-1]
-    start = laplace(lambda z: model.log_density(unpack(layout, z)), initial_latent(layout)) if config.laplace else None
-    if config.laplace:
+    search = laplace(lambda z: model.log_density(unpack(layout, z)), initial_latent(layout)) if config.laplace else None
+    start = search if search is not None and search.mode is not None else None  # None: the guides' uniform start
+    if search is not None:
         say("start: " + ("the Laplace approximation at the mode" if start and start.covariance is not None else
-                         "the mode (no Hessian)" if start else "uniform (the log density has no finite mode)"))
+                         "the mode (no Hessian)" if start else
+                         f"uniform (no mode found in {search.gradients} gradients: the log density may grow without "
+                         "bound, as a hierarchical scale goes to 0)"))
     budget, fits = config.max_steps, []
     for index, name in enumerate(names):
         fit_key, draw_key = jax.random.split(jax.random.fold_in(key, index))
@@ -101,10 +104,11 @@ def fit_vi(model: ModelLike, config: ViConfig):
         if index + 1 < len(names):
             say(f"escalating to the {names[index + 1]} guide")
     chosen = next((f for f in fits if f.importance.usable), min(fits, key=lambda f: f.importance.pareto_k))
-    return _result(model, config, seed, chosen, fits, start)
+    return _result(model, config, seed, chosen, fits, start, search.gradients if search else 0)
 
 
-def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits: list[_Fitted], start):
+def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits: list[_Fitted], start,
+            laplace_gradients: int):
     import jax
 
     weights = chosen.importance
@@ -117,8 +121,8 @@ def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits
         "pareto_k": weights.pareto_k, "importance_ess": weights.ess, "elbo": weights.elbo,
         "steps": optimized.steps, "stopped": optimized.stopped, "skipped_steps": optimized.skipped,
         "start": "laplace" if start is not None else "uniform",
-        "laplace_gradients": start.gradients if start else 0,
-        "gradients": sum(f.optimized.gradients for f in fits) + (start.gradients if start else 0),
+        "laplace_gradients": laplace_gradients,
+        "gradients": sum(f.optimized.gradients for f in fits) + laplace_gradients,
         "fit_seconds": sum(f.seconds for f in fits),
         "draws_from": "psis_resampled" if weights.usable else "q",
         "guides_tried": [{"guide": f.guide_name, "pareto_k": f.importance.pareto_k, "elbo": f.importance.elbo,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_ITERATIONS = 1000
+MAX_EVALUATIONS = 2000  # no mode within this many: the density probably grows without bound (a funnel's neck)
 GRADIENT_TOLERANCE = 1e-3
 HESSIAN_MAX_DIM = 1000
 NEWTON_STEPS = 5
@@ -25,7 +26,7 @@ NEWTON_DECREMENT = 1e-6  # g' H^-1 g: twice the log density still to gain by the
 
 @dataclass
 class Laplace:
-    mode: np.ndarray
+    mode: np.ndarray | None         # None: no mode found (see ``laplace``)
     covariance: np.ndarray | None   # None: not computed (too many parameters) or not positive definite
     gradients: int                  # gradient evaluations spent (the Hessian counts as d)
 
@@ -37,9 +38,10 @@ class Laplace:
         return 1.0 / np.sqrt(np.diag(np.linalg.inv(self.covariance)))
 
 
-def laplace(log_density, start) -> Laplace | None:
+def laplace(log_density, start) -> Laplace:
     """Mode and covariance of ``log_density`` (a function of a flat vector) from ``start``;
-    None when L-BFGS ends at a non-finite point (no mode: the density grows without bound)."""
+    no mode (``mode`` None) when L-BFGS ends at a non-finite point, or its gradient is still large
+    after ``MAX_EVALUATIONS`` (a hierarchical scale heading to 0, where the density grows without bound)."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -47,6 +49,9 @@ def laplace(log_density, start) -> Laplace | None:
 
     def loss(z):
         return -log_density(z)
+
+    def converged(grad):
+        return otu.tree_norm(grad) < GRADIENT_TOLERANCE * jnp.sqrt(grad.size)
 
     solver = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(loss)
@@ -61,18 +66,18 @@ def laplace(log_density, start) -> Laplace | None:
             return optax.apply_updates(z, updates), state, evaluations + steps
 
         def going(carry):
-            _, state, _ = carry
+            _, state, evaluations = carry
             count, grad = otu.tree_get(state, "count"), otu.tree_get(state, "grad")
-            small = otu.tree_norm(grad) < GRADIENT_TOLERANCE * jnp.sqrt(grad.size)
-            return (count == 0) | ((count < MAX_ITERATIONS) & ~small & jnp.all(jnp.isfinite(grad)))
+            budget_left = (count < MAX_ITERATIONS) & (evaluations < MAX_EVALUATIONS)
+            return (count == 0) | (budget_left & ~converged(grad) & jnp.all(jnp.isfinite(grad)))
 
         return jax.lax.while_loop(going, step, (z, solver.init(z), jnp.asarray(1)))
 
-    mode, _, evaluations = minimize(jnp.asarray(start))
-    mode = np.asarray(mode)
-    if not np.all(np.isfinite(mode)) or not np.isfinite(float(log_density(mode))):
-        return None
-    gradients = int(evaluations)
+    mode, state, evaluations = minimize(jnp.asarray(start))
+    mode, gradients = np.asarray(mode), int(evaluations)
+    finite = np.all(np.isfinite(mode)) and np.isfinite(float(log_density(mode)))
+    if not finite or not bool(converged(otu.tree_get(state, "grad"))):
+        return Laplace(None, None, gradients)
     if mode.size > HESSIAN_MAX_DIM:
         return Laplace(mode, None, gradients)
     hessian, value_and_grad = jax.jit(jax.hessian(log_density)), jax.jit(jax.value_and_grad(log_density))
