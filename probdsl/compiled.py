@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +93,10 @@ class CompiledModel:
         bag = DiagnosticBag()
         checked = check(self.resolved, bag, dict(bound.values), bound.size_origin, _evaluate_transformed_data,
                         bound.sizes)
+        _note_data_sizes(bag, bound)
         check_data_solves(checked, bag)
         bag.raise_if_any(ModelError, {self.file: self.source})
-        missing.check_imputable(checked, bound.missing, _term_evaluator(checked), bag)
+        missing.check_imputable(checked, bound.missing, _term_evaluator(checked), bag, bound.sources)
         bag.raise_if_any(DataError, {self.file: self.source})
         model = BoundModel(self, checked, bound, raw_sources=raw.texts)
         model.validate_observed()
@@ -129,6 +130,16 @@ def _on_data(checked: Checked, consts: dict[str, Any], evaluate) -> np.ndarray:
 
     env = {k: jnp.asarray(v) for k, v in consts.items()}
     return np.asarray(evaluate(Evaluator(checked), env))
+
+
+def _note_data_sizes(bag: DiagnosticBag, bound: BoundData) -> None:
+    """Model errors found with the data's sizes (and integers) say where those come from, unless a note does."""
+    sizes = [f"{name} = {bound.sizes[name]} ({origin})" for name, origin in bound.size_origin.items()]
+    sizes += [f"{name} = {int(v)} (given as {name} in {bound.sources[name]})" for name, v in bound.values.items()
+              if v.ndim == 0 and v.dtype.kind == "i" and name not in bound.size_origin and name in bound.sources]
+    note = "with the data's sizes: " + "; ".join(sizes[:8]) + ("; ..." if len(sizes) > 8 else "")
+    bag.items = [d if any(s in n for n in d.notes for s in sizes) else replace(d, notes=(*d.notes, note))
+                 for d in bag.items]
 
 
 def _term_evaluator(checked: Checked):

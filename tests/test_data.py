@@ -150,7 +150,7 @@ def test_literal_size_and_rank(tmp_path):
     ("a,b\n", "has a header but no rows"),
     ("a,b,a\n1,2,3\n", "two columns named `a`"),
     ("a,b\n1,2\n1,2,3\n", "line 3: row 2 has 3 fields but the header has 2"),
-    ("a,b\n1\n", "line 2: row 1 has 1 fields but the header has 2"),
+    ("a,b\n1\n", "line 2: row 1 has 1 field but the header has 2"),
     ("a;b\n1;2\n", "looks like it is separated by ';': probdsl reads comma-separated files"),
     ("a\tb\n1\t2\n", "looks like it is separated by a tab"),
 ])

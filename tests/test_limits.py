@@ -165,7 +165,7 @@ def test_minibatch_of_a_truncated_likelihood_is_unbiased():
     ("y ~ normal(mu, 1) T[L, U];", {"y": [1.0, 2.0], "L": [0, 3], "U": [2, 2]},
      ["error[E313]: empty truncation at `y[2]`: the lower bound 3 is not below the upper bound 2"]),
     ("y ~ normal(mu, 1) censored(right = c);", {"y": [1.0, 2.0], "c": [0, 2]},
-     ["error[E314]: `right` is 2 for `y[2]`"]),
+     ["error[E314]: `right = c` is 2 for `y[2]`"]),
     ("y ~ normal(mu, 1) censored(left = c, right = c);", {"y": [1.0, 2.0], "c": [0, 1]},
      ["error[E314]: `y[2]` is marked censored twice"]),
     ("y ~ normal(mu, 1) censored(interval = c, upper = U);", {"y": [1.0, 2.0], "c": [1, 1], "U": [2, 1]},

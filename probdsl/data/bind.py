@@ -25,7 +25,7 @@ rejected, and so are missing ones except in the names given as
 ``DataError``.
 
 Error codes: E301 name not in the data, E302 not a number, E303 missing
-value, E304 non-finite value, E305 real for an int, E306 wrong shape, E307
+value, E304 non-finite value, E305 real (or beyond 64 bits) for an int, E306 wrong shape, E307
 size conflict, E308 bound violated, E309 structure violated, E310 unseen
 factor level, E316 missing values in integer data on the left of a ``~``.
 """
@@ -155,7 +155,7 @@ class _Binder:
             idx = tuple(int(i) for i in idx)
             last = rest > 0 and k == _SHOWN - 1
             notes = (f"and {rest} more value{'s' * (rest > 1)} of `{d.name}` like this",) if last else ()
-            self._error(code, d, f"{_where(e, idx)}: {describe(e.text_at(idx))}", self.raw.cell_span(e, idx),
+            self._error(code, d, f"{_where(e, idx)}: {describe(_short(e.text_at(idx)))}", self.raw.cell_span(e, idx),
                         label=label, notes=notes)
 
     def _set_size(self, name: str, value: int, origin: str, file: str, d: DataDecl, span: Span | None) -> None:
@@ -176,14 +176,17 @@ class _Binder:
 
     def _missing(self, d: DataDecl) -> None:
         names = self.raw.names()
-        if not names:
+        given = {source: [] for source in self.raw.texts}  # file -> its names (an empty file has none)
+        for name, e in self.raw.entries.items():
+            given.setdefault(e.source, []).append(name)
+        if not given:
             self._error("E301", d, f"`{d.name}` is declared as data ({d.span}) but no data was given", d.span)
             return
         close = [n for n in names if n.lower() == d.name.lower()] or difflib.get_close_matches(d.name, names, n=1)
-        shown = ", ".join(f"`{n}`" for n in names[:30]) + (", ..." if len(names) > 30 else "")
+        notes = tuple(f"{source} has " + (", ".join(f"`{n}`" for n in found[:30]) + ", ..." * (len(found) > 30)
+                                          if found else "no data") for source, found in given.items())
         self._error("E301", d, f"`{d.name}` is declared as data ({d.span}) but no data file has a column or key "
-                    f"`{d.name}`", d.span, notes=(f"the data has {shown}",),
-                    hint=f"did you mean `{close[0]}`?" if close else None)
+                    f"`{d.name}`", d.span, notes=notes, hint=f"did you mean `{close[0]}`?" if close else None)
 
     # ------------------------------------------------------------------ declarations
 
@@ -241,10 +244,12 @@ class _Binder:
                     "values are not data", "not finite")
         if d.type.is_int:
             if ints is None:
-                ints = (np.vectorize(is_int_text, otypes=[bool])(e.cells) if e.cells is not None
-                        else np.equal(np.floor(nums), nums))
-            self._cells("E305", d, e, finite & ~ints, lambda t: f"{t} is not an integer, but `{d.name}` holds "
-                        "integers", "not an integer")
+                ints = (np.vectorize(lambda t: isinstance(parse_number(t), int), otypes=[bool])(e.cells)
+                        if e.cells is not None else np.equal(np.floor(nums), nums) & (nums >= -2.0 ** 63)
+                        & (nums < 2.0 ** 63))
+            self._cells("E305", d, e, finite & ~ints, lambda t: f"{t} is too large for a 64-bit integer"
+                        if is_int_text(t) else f"{t} is not an integer, but `{d.name}` holds integers",
+                        "not an integer")
         if d.lower is not None:
             self._cells("E308", d, e, finite & (nums < d.lower), lambda t: f"{t} is below the lower bound "
                         f"{d.lower:g} of `{d.name}`", f"below {d.lower:g}")
@@ -365,6 +370,11 @@ def _where(e: RawEntry, idx: tuple[int, ...]) -> str:
         return f"column `{e.column_names[idx[1] if len(idx) > 1 else 0]}` of the DataFrame, row {idx[0] + 1}"
     index = f"[{', '.join(str(i + 1) for i in idx)}]" if idx else ""
     return f"`{e.name}{index}` in {e.source}"
+
+
+def _short(text: str) -> str:
+    """A value as shown in a message: long ones cut to their start."""
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 def _actual(e: RawEntry) -> str:

@@ -92,8 +92,9 @@ def _censoring(term, value, known, args, notes, bag) -> None:
         bad = known & (flags != 0) & (flags != 1)
         if bad.any():
             i = _first(bad)
-            bag.error("E314", f"`{kind}` is {flags[i]:g} for {_element(term, i)}: a censoring indicator is 1 "
-                      "(censored) or 0 (observed exactly)", span, label=_count(bad, "bad indicator"), notes=notes)
+            given = next(printer.expr(a.value) for a in term.censoring.args if a.kind == kind)
+            bag.error("E314", f"`{kind} = {given}` is {flags[i]:g} for {_element(term, i)}: a censoring indicator is "
+                      "1 (censored) or 0 (observed exactly)", span, label=_count(bad, "bad indicator"), notes=notes)
             return
         marks += flags.astype(int)
     twice = known & (marks > 1)

@@ -13,6 +13,7 @@ CSV
     kept (``RawEntry.cells``) so factor levels keep their labels, and the file
     line of every row (``RawEntry.lines``) so messages can point at a cell.
     Cells ``""``, ``NA``, ``NaN`` and ``nan`` are missing (``RawEntry.missing``).
+    Lines end with LF, CRLF or CR; quoted fields may hold line breaks.
 
 JSON
     Stan's data format (as CmdStan and posteriordb write it): one object whose
@@ -26,17 +27,20 @@ Python
     Scalars, (nested) lists, numpy arrays, string lists; in a DataFrame or a
     float array, NaN (pandas' missing value) is missing.
 
-Numbers are ``int64`` when every value was written as an integer (no decimal
-point or exponent; for Python values: an integer dtype), else ``float64``
-(NaN where missing); text is an ``object`` array of ``str``.
+Numbers are ``int64`` when every value was written as an integer that fits
+(no decimal point or exponent; for Python values: an integer dtype), else
+``float64`` (NaN where missing); text is an ``object`` array of ``str``.  In
+files, numbers are ASCII without ``_`` separators (``1_000`` is text).
 
 A name given by two sources with different values is an error.  Error codes:
-E320 unreadable file, E321 malformed CSV, E322 malformed JSON, E323 a name
+E320 unreadable file (with the line of a byte that is not UTF-8), E321
+malformed CSV, E322 malformed JSON (also nested too deeply), E323 a name
 given twice, E324 a value that is not data.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -51,7 +55,8 @@ import numpy as np
 from probdsl.errors import DataError, DiagnosticBag, Span
 
 MISSING_CELLS = frozenset({"", "NA", "NaN", "nan"})
-_INT_TEXT = re.compile(r"[+-]?\d+\Z")
+_INT_TEXT = re.compile(r"[+-]?\d+\Z", re.ASCII)
+_INT64 = (-2 ** 63, 2 ** 63 - 1)
 _MATRIX_COLUMN = re.compile(r"(.+)\.(\d+)\Z")
 
 
@@ -61,9 +66,14 @@ def is_int_text(text: str) -> bool:
 
 
 def parse_number(text: str) -> int | float | None:
-    """The number ``text`` spells (``int`` if written as one), else None."""
-    if is_int_text(text):
-        return int(text)
+    """The number ``text`` spells (``int`` if written as one that fits in 64 bits), else None.
+
+    Python also reads ``1_000`` and non-ASCII digits as numbers; data files do not.
+    """
+    if "_" in text or not text.isascii():
+        return None
+    if is_int_text(text) and len(text) <= 20 and _INT64[0] <= (n := int(text)) <= _INT64[1]:
+        return n
     try:
         return float(text)
     except ValueError:
@@ -168,18 +178,43 @@ def _read_file(name: str, raw: RawData, bag: DiagnosticBag) -> list[RawEntry]:
         bag.error("E320", f"cannot read data file `{name}`: probdsl reads .csv and .json files")
         return []
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     except FileNotFoundError:
         bag.error("E320", f"data file `{name}` does not exist")
-        return []
-    except UnicodeDecodeError as e:
-        bag.error("E320", f"data file `{name}` is not UTF-8 text (byte {e.start}: {e.reason})")
         return []
     except OSError as e:
         bag.error("E320", f"cannot read data file `{name}`: {e.strerror}")
         return []
-    raw.texts[name] = text
-    return _read_csv(name, text, bag) if suffix == ".csv" else _read_json(name, text, bag)
+    csv_file = suffix == ".csv"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raw.texts[name] = shown = _display(data.decode("utf-8", errors="replace"), csv_file)
+        line, column = _position(shown, len(data[:e.start].decode("utf-8")))
+        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        bag.error("E320", f"data file `{name}` is not UTF-8 text: line {line} has the byte 0x{data[e.start]:02x} "
+                  f"({e.reason})", Span(name, line, column, line, column + 1), label="not UTF-8",
+                  hint=f"{'the file is UTF-16: ' * utf16}save it with the UTF-8 encoding (in Excel: \"CSV UTF-8\")")
+        return []
+    raw.texts[name] = _display(text, csv_file)
+    return _read_csv(name, text, bag) if csv_file else _read_json(name, text, bag)
+
+
+_OTHER_BREAKS = str.maketrans(dict.fromkeys("\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "))
+
+
+def _display(text: str, csv_file: bool) -> str:
+    """``text`` for excerpts: what ``str.splitlines`` breaks at but the CSV or JSON reader does not is a space."""
+    text = text.translate(_OTHER_BREAKS)
+    return text if csv_file else re.sub(r"\r(?!\n)", " ", text)
+
+
+def _position(text: str, at: int) -> tuple[int, int]:
+    """1-based line and column of the offset ``at`` of ``text``."""
+    before = text[:at].splitlines(keepends=True)
+    if not before or before[-1].endswith(("\n", "\r")):
+        return len(before) + 1, 1
+    return len(before), len(before[-1]) + 1
 
 
 # --------------------------------------------------------------------------- CSV
@@ -188,7 +223,7 @@ def _read_file(name: str, raw: RawData, bag: DiagnosticBag) -> list[RawEntry]:
 def _read_csv(name: str, text: str, bag: DiagnosticBag) -> list[RawEntry]:
     rows: list[list[str]] = []
     starts: list[int] = []
-    reader = csv.reader(io.StringIO(text), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     last = 0
     try:
         for fields in reader:
@@ -197,8 +232,10 @@ def _read_csv(name: str, text: str, bag: DiagnosticBag) -> list[RawEntry]:
                 starts.append(last + 1)
             last = reader.line_num
     except csv.Error as e:
-        line = reader.line_num or 1
-        bag.error("E321", f"{name} is not a valid CSV file: {e}", Span(name, line, 1, line, 2))
+        line = last + 1  # where the row being read starts
+        unclosed = "end of data" in str(e)
+        bag.error("E321", f"{name} is not a valid CSV file: {e}", Span(name, line, 1, line, 2),
+                  hint="a quoted field starts on this row and is never closed" if unclosed else None)
         return []
     if not rows:
         bag.error("E321", f"data file {name} is empty", Span(name, 1, 1, 1, 1),
@@ -206,12 +243,12 @@ def _read_csv(name: str, text: str, bag: DiagnosticBag) -> list[RawEntry]:
         return []
     header, header_line, body, lines = rows[0], starts[0], rows[1:], np.array(starts[1:], dtype=np.int64)
     names = [h.strip() for h in header]
-    text_lines = text.splitlines()
+    text_lines = _display(text, True).splitlines()
     header_text = text_lines[header_line - 1]
     if len(names) == 1:
-        sep = next((s for s in (";", "\t") if s in names[0]), None)
+        sep = next((s for s in (";", "\t", "|") if s in names[0]), None)
         if sep:
-            shown = "';'" if sep == ";" else "a tab"
+            shown = "a tab" if sep == "\t" else f"'{sep}'"
             bag.error("E321", f"{name} looks like it is separated by {shown}: probdsl reads comma-separated files",
                       Span(name, header_line, 1, header_line, len(header_text) + 1))
             return []
@@ -231,7 +268,8 @@ def _read_csv(name: str, text: str, bag: DiagnosticBag) -> list[RawEntry]:
     for k, (r, n) in enumerate(ragged[:3]):
         line_no = int(lines[r - 1])
         more = len(ragged) - 3 if k == 2 else 0
-        bag.error("E321", f"{name}, line {line_no}: row {r} has {n} fields but the header has {len(header)}",
+        bag.error("E321", f"{name}, line {line_no}: row {r} has {n} field{'s' * (n != 1)} but the header has "
+                  f"{len(header)}",
                   Span(name, line_no, 1, line_no, len(text_lines[line_no - 1]) + 1),
                   notes=(f"and {more} more rows with the wrong number of fields",) if more > 0 else ())
     if ragged or not ok:
@@ -253,7 +291,9 @@ def _column_values(raw_cells: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, 
     missing = np.fromiter((c in MISSING_CELLS for c in cells), dtype=bool, count=len(cells))
     present = [c for c, m in zip(cells, missing) if not m] if missing.any() else cells
     cell_array = np.array(cells, dtype=object)
-    values = _numbers(present, all(map(is_int_text, present)))
+    joined = "".join(present)
+    plain = "_" not in joined and joined.isascii()  # else some cell is not a number (see ``parse_number``)
+    values = _numbers(present, all(map(is_int_text, present))) if plain else None
     if values is None:
         return cell_array, missing, cell_array
     if missing.any():
@@ -331,6 +371,14 @@ def _read_json(name: str, text: str, bag: DiagnosticBag) -> list[RawEntry]:
     except json.JSONDecodeError as e:
         bag.error("E322", f"{name} is not valid JSON: {e.msg}", Span(name, e.lineno, e.colno, e.lineno, e.colno + 1))
         return []
+    except RecursionError:
+        bag.error("E322", f"{name} is not data: its lists are nested too deeply",
+                  _offset_span(name, text, re.search(r"(\[\s*){50}", text)))
+        return []
+    except ValueError as e:  # an integer of more than 4300 digits
+        bag.error("E322", f"{name} is not data: {str(e).split(';')[0]}",
+                  _offset_span(name, text, re.search(r"\d{4300}", text)))
+        return []
     except _DuplicateKey as e:
         bag.error("E322", f"{name} gives the key `{e.key}` twice", _key_span(name, text, e.key, last=True))
         return []
@@ -387,6 +435,14 @@ def _nested(value) -> tuple[tuple[int, ...], list]:
     return tuple(shape), leaves
 
 
+def _offset_span(file: str, text: str, match: re.Match | None) -> Span:
+    """The span of the start of ``match`` in ``text`` (line 1 if none)."""
+    at = match.start() if match else 0
+    line = text.count("\n", 0, at) + 1
+    column = at - text.rfind("\n", 0, at)
+    return Span(file, line, column, line, column + 1)
+
+
 def _key_span(file: str, text: str, key: str, last: bool = False) -> Span:
     quoted = json.dumps(key, ensure_ascii=False)
     matches = list(re.finditer(re.escape(quoted) + r"\s*:", text))
@@ -413,9 +469,17 @@ def _from_leaves(leaves: list, shape: tuple[int, ...], nan_is_missing: bool) -> 
     if not all(v is None or isinstance(v, (int, float)) for v in leaves):
         bad = next(v for v in leaves if not (v is None or isinstance(v, (int, float))))
         raise _NotData(f"{type(bad).__name__} values are not data")
-    if not missing.any() and all(isinstance(v, int) for v in leaves):
+    if not missing.any() and all(isinstance(v, int) and _INT64[0] <= v <= _INT64[1] for v in leaves):
         return np.array(leaves, dtype=np.int64).reshape(shape), missing
-    return np.array([math.nan if v is None else v for v in leaves], dtype=np.float64).reshape(shape), missing
+    return np.array([math.nan if v is None else _float(v) for v in leaves], dtype=np.float64).reshape(shape), missing
+
+
+def _float(v: int | float) -> float:
+    """``v`` as a float; an integer beyond the float range is infinite."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 def _python_entry(name: str, value, source: str, bag: DiagnosticBag, column: int | None = None) -> RawEntry | None:

@@ -29,15 +29,17 @@ def imputable(resolved: Resolved) -> frozenset[str]:
                      if resolved.names[name].node.type.kind in IMPUTABLE_KINDS)
 
 
-def check_imputable(checked, missing: dict[str, np.ndarray], evaluate, bag: DiagnosticBag) -> None:
-    """Report variables whose missing entries cannot be sampled; ``evaluate(term, expr)`` as in ``validate_limits``."""
+def check_imputable(checked, missing: dict[str, np.ndarray], evaluate, bag: DiagnosticBag,
+                    sources: dict[str, str]) -> None:
+    """Report variables whose missing entries cannot be sampled; ``evaluate(term, expr)`` as in ``validate_limits``,
+    ``sources`` the file each name comes from."""
     resolved = checked.resolved
     terms = impute.imputing_terms(resolved)
     for name, mask in missing.items():
         term = terms[name][0]
         rows = _labels(mask)
-        shown = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
-        notes = (f"`{name}` has missing values at {shown}",)
+        shown = ", ".join(f"`{name}[{r}]`" for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        notes = (f"`{name}` has missing values in {sources.get(name, 'the data')}: {shown}",)
         spec = distributions.lookup(term.distribution.name)
         decl = resolved.names[name].node
         problem = None
