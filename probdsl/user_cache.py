@@ -36,7 +36,15 @@ def turned_off() -> bool:
 
 
 def writable_directory(directory: Path) -> Path:
-    """``directory``, created if needed and checked writable; raises ``OSError`` otherwise."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """``directory``, created private if needed and checked writable; raises ``OSError`` otherwise.
+
+    What the cache holds is run as code when loaded (Lark unpickles its parser tables, JAX loads
+    compiled programs), so a directory that another user owns or can write to is refused.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = directory.stat()
+    if hasattr(os, "getuid") and (status.st_uid != os.getuid() or status.st_mode & 0o022):
+        raise PermissionError(f"another user owns it or can write to it, and the cache holds code "
+                              f"(`chmod go-w` it, or choose another with ${CACHE_DIR_ENV})")
     tempfile.TemporaryFile(dir=directory).close()
     return directory

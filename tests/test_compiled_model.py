@@ -137,7 +137,7 @@ def test_compile_never_executes_model_text(monkeypatch):
     calls = []
     monkeypatch.setattr(builtins, "exec", lambda *a, **k: calls.append(a))
     monkeypatch.setattr(builtins, "eval", lambda *a, **k: calls.append(a))
-    api.compile('data real x__import__;\nparam real os ~ normal(0, 1);\nz = os + 1;').python_source()
+    api.compile('data real exec;\nparam real os ~ normal(0, 1);\nz = os + 1;').python_source()
     assert calls == []
 
 

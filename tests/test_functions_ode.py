@@ -59,7 +59,7 @@ def test_function_calls_are_inlined_with_the_types_of_each_call():
     assert str(model.checked.types["product"]) == "vector[N]"
     source = model.python_source()
     assert "def sq(v):" in source and "def bump(x, centre, width):" in source
-    assert "def times(a, b):" in source and "def times_2(a, b):" in source  # one def per variant of the body
+    assert "def times(a, b):" in source and "def times__2(a, b):" in source  # one def per variant of the body
 
 
 def test_functions_in_the_density_match_numpy_in_both_code_paths():

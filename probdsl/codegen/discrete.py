@@ -66,7 +66,7 @@ def sum_out(builder, plan: DiscretePlan, env: dict, predict: bool, from_prior: b
         return
     term = plan.observed
     value, _ = builder.value_and_args(term, scope_at(0))
-    with numpyro.plate(term.site + "_rows", shape[0], dim=-1):
+    with numpyro.plate(term.site + "__rows", shape[0], dim=-1):
         numpyro.sample(term.site, Marginalized(per_row), obs=value)
 
 

@@ -49,7 +49,7 @@ def sum_out(em, plan: DiscretePlan) -> list[str]:
         lines += ["else:", f"    numpyro.factor({plan.name + '__marginal'!r}, jnp.sum(_per_row))"]
     else:
         term = plan.observed
-        lines += ["else:", f"    with numpyro.plate({term.site + '_rows'!r}, {n}, dim=-1):",
+        lines += ["else:", f"    with numpyro.plate({term.site + '__rows'!r}, {n}, dim=-1):",
                   f"        numpyro.sample({term.site!r}, Marginalized(_per_row), obs=jnp.asarray({em.over_loops(term.loops, em.expr(term.lhs))}))"]
     return lines
 

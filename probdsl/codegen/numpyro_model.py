@@ -137,7 +137,8 @@ class ModelBuilder:
             prior = self.prior_distribution(term, env, shape)
             if not support_matches(decl, term):
                 base = prior
-                prior = Restricted(base.to_event(event_dim) if event_dim else base, support, lo, hi)
+                extra = event_dim - len(base.event_shape)  # the support's event dims the prior does not cover
+                prior = Restricted(base.to_event(extra) if extra > 0 else base, support, lo, hi)
             batch_dims = len(shape) - len(prior.event_shape)  # a multivariate prior (multi_normal) covers its event
             prior = prior.to_event(batch_dims) if batch_dims > 0 else prior
             if not dynamic or predict:
@@ -179,8 +180,8 @@ class ModelBuilder:
         lhs_type = self.checked.expr_types[id(term.lhs)]
         batch = value.shape[: value.ndim - spec.event_rank]
         d = _expanded(self.distribution(term, spec, args, lhs_type, value), batch)
-        if batch:
-            with numpyro.plate(term.site + "_rows", batch[0], dim=-len(batch)):
+        if batch and batch[0]:  # (no plate over zero rows)
+            with numpyro.plate(term.site + "__rows", batch[0], dim=-len(batch)):
                 return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
         return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
 

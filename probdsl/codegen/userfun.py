@@ -4,7 +4,7 @@ In process, a call evaluates the function's body with the types its call site
 gave it (``sema/calls.py``).  The emitted program defines each function once,
 as a Python ``def`` before ``model``; a function whose calls need different
 code (``*`` a matrix product at one call, a scaling at another) gets one
-``def`` per variant (``f``, ``f_2``, ...).  ``ode(...)`` calls ``ode_solve``
+``def`` per variant (``f``, ``f__2``, ...).  ``ode(...)`` calls ``ode_solve``
 (``codegen/ode.py``) in both paths; the emitted program carries its source.
 """
 
@@ -104,19 +104,20 @@ def _define(em, call, fn) -> str:
     variants = defs.variants.setdefault(fn.name, {})
     if text not in variants:
         base = _def_name(em, fn.name)
-        variants[text] = base if not variants else f"{base}_{len(variants) + 1}"
+        variants[text] = base if not variants else f"{base}__{len(variants) + 1}"  # `__`: not a model name
         params = ", ".join(em.identifier(p) for p in fn.node.params)
         defs.sources.append(f"def {variants[text]}({params}):\n{text}\n")
     return variants[text]
 
 
 def _def_name(em, name: str) -> str:
-    """A function's Python name: its own, unless a model variable or a name in a body has it too."""
+    """A function's Python name: its own, unless a model variable, loop variable or a name in a body has it too."""
     taken = set(em.names.values())
+    taken |= {em.identifier(n.var) for n in ast.walk(em.r.program) if isinstance(n, ast.ForLoop)}
     for fn in em.checked.resolved.functions.values():
         taken |= {em.identifier(p) for p in fn.node.params} | {em.identifier(d.name) for d in fn.locals}
     own = em.identifier(name)
-    return own if own not in taken else own + "_fn"
+    return own if own not in taken else name + "__fn"
 
 
 def imports(em) -> str:

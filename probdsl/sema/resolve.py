@@ -14,11 +14,14 @@ infers each derived name's role:
 from __future__ import annotations
 
 import difflib
+import functools
+import itertools
 from dataclasses import dataclass, field
 
 from probdsl.errors import DiagnosticBag, Span
 from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
 from probdsl.sema import userfun
+from probdsl.sema.graph import depth_first
 from probdsl.stdlib import distributions, functions, ode
 from probdsl.syntax import ast, printer
 
@@ -26,6 +29,7 @@ RESERVED = {"target", "in", "for", "data", "param", "factor", "array"}
 DENSITY_SUFFIXES = ("_lpdf", "_lupdf", "_lpmf", "_lupmf", "_lcdf", "_lccdf", "_cdf")
 
 PRIOR, OBSERVED, FACTOR = "prior", "observed", "factor"
+MAX_LOOP_NESTING = 32  # each loop is one more array dimension (and, evaluated, one more `vmap`)
 
 
 @dataclass
@@ -97,7 +101,7 @@ class DensityTerm:
     def censoring(self) -> ast.Censoring | None:
         return self.node.censoring if isinstance(self.node, ast.Tilde) else None
 
-    @property
+    @functools.cached_property  # one node: the checker records the types of nodes by identity
     def lhs(self) -> ast.Expr | None:
         if isinstance(self.node, ast.Declaration):
             return ast.Variable(self.node.name, self.node.name_span)
@@ -137,6 +141,7 @@ def suggest(name: str, candidates) -> str | None:
 def resolve(program: ast.Program, bag: DiagnosticBag) -> Resolved:
     names: dict[str, NameInfo] = {}
     terms: list[DensityTerm] = []
+    _check_double_underscores(program, bag)
     functions = userfun.collect(program, bag)
     _collect(program.statements, (), names, terms, bag)
     _declare_implicit_sizes(program, names)
@@ -161,6 +166,28 @@ def _define(names, info: NameInfo, bag: DiagnosticBag) -> None:
                   hint="every name is defined exactly once; rename one of them")
         return
     names[info.name] = info
+
+
+def _check_double_underscores(program: ast.Program, bag: DiagnosticBag) -> None:
+    """No name contains ``__``: probdsl's own names do (``theta__u``, ``g__levels``, ``y__rows``), and the
+    emitted program renames a name that would shadow one of Python's (``print`` -> ``print__``)."""
+    reported = set()
+    for node in ast.walk(program):
+        found = []
+        if isinstance(node, (ast.Declaration, ast.FunctionDef)):
+            found.append((node.name, node.name_span))
+        if isinstance(node, ast.FunctionDef):
+            found += [(p, node.span) for p in node.params]
+        if isinstance(node, ast.Variable):
+            found.append((node.name, node.span))
+        if isinstance(node, ast.ForLoop):
+            found.append((node.var, node.span))
+        for name, span in found:
+            if "__" in name and name not in reported:
+                reported.add(name)
+                bag.error("E105", f"`{name}` is a reserved name", span,
+                          hint="names containing `__` are kept for probdsl's own (`theta__u`, `g__levels`); "
+                          "choose another name")
 
 
 def _collect(statements, loops, names, terms, bag) -> None:
@@ -194,12 +221,15 @@ def _collect(statements, loops, names, terms, bag) -> None:
         elif isinstance(stmt, ast.Target):
             terms.append(DensityTerm(FACTOR, stmt, loops, free_variables(stmt.value, loop_vars), ""))
         elif isinstance(stmt, ast.ForLoop):
+            if len(loops) == MAX_LOOP_NESTING:
+                bag.error("E003", f"loops nested more than {MAX_LOOP_NESTING} deep", stmt.span)
+                continue
             if stmt.var in loop_vars:
                 bag.error("E109", f"loop variable `{stmt.var}` is already used by an enclosing loop", stmt.span)
                 continue
-            outer = free_variables(stmt.lower, loop_vars) | free_variables(stmt.upper, loop_vars)
-            if outer & {l.var for l in loops}:
-                bag.error("E110", "loop bounds cannot depend on an enclosing loop variable", stmt.lower.span)
+            outer = next((b for b in (stmt.lower, stmt.upper) if free_variables(b) & loop_vars), None)
+            if outer is not None:
+                bag.error("E110", "loop bounds cannot depend on an enclosing loop variable", outer.span)
             _collect(stmt.body, loops + (stmt,), names, terms, bag)
 
 
@@ -209,8 +239,13 @@ def _collect_definition(stmt: ast.Definition, loops, names, bag) -> None:
     if stmt.type is not None:
         for size in stmt.type.sizes + stmt.type.array_sizes:
             deps |= free_variables(size)
+    bounds = {name for loop in loops for b in (loop.lower, loop.upper) for name in free_variables(b, loop_vars)}
     target = stmt.target
     span = target.span if isinstance(target, ast.Variable) else target.base.span
+    if stmt.name in bounds:
+        bag.error("E103", f"circular definition: `{stmt.name}` -> `{stmt.name}`", span,
+                  hint=f"the bounds of the loop that defines `{stmt.name}` cannot depend on `{stmt.name}`")
+        bounds.discard(stmt.name)
     if not isinstance(target, ast.Index):
         if loops:
             bag.error("E107", f"`{stmt.name}` is defined inside a loop without an index", stmt.span,
@@ -218,7 +253,8 @@ def _collect_definition(stmt: ast.Definition, loops, names, bag) -> None:
         if stmt.name in deps:
             bag.error("E103", f"circular definition: `{stmt.name}` -> `{stmt.name}`", span,
                       hint="a name cannot depend on itself, directly or through others")
-        _define(names, NameInfo(stmt.name, "derived", stmt, span, loops, deps - {stmt.name}, uses_rng(stmt.value)), bag)
+        _define(names, NameInfo(stmt.name, "derived", stmt, span, loops, deps - {stmt.name} | bounds,
+                                uses_rng(stmt.value)), bag)
         return
     for index in target.indices:
         deps |= free_variables(index, loop_vars)
@@ -228,6 +264,7 @@ def _collect_definition(stmt: ast.Definition, loops, names, bag) -> None:
     recurrent = stmt.name in deps
     if recurrent:
         _check_recurrence(stmt, loops, first, bag)
+    deps |= bounds
     piece = Piece(stmt, loops, first, recurrent)
     previous = names.get(stmt.name)
     if previous is not None and previous.pieces and stmt.type is None and previous.node.type is None:
@@ -328,15 +365,27 @@ def _declare_implicit_sizes(program, names) -> None:
                 names[size.name] = NameInfo(size.name, "data", decl, size.span)
 
 
+def _in_scope(statements, loop_vars: frozenset[str] = frozenset()):
+    """``(node, loop variables in scope there)`` for every node of ``statements``; a loop's variable is
+    in scope in its body, not in its bounds."""
+    for stmt in statements:
+        if isinstance(stmt, ast.ForLoop):
+            yield stmt, loop_vars
+            for bound in (stmt.lower, stmt.upper):
+                yield from ((node, loop_vars) for node in ast.walk(bound))
+            yield from _in_scope(stmt.body, loop_vars | {stmt.var})
+        else:
+            yield from ((node, loop_vars) for node in ast.walk(stmt))
+
+
 def _check_unknown(program, names, terms, bag, user_functions) -> None:
-    loop_names = {n.var for n in ast.walk(program) if isinstance(n, ast.ForLoop)}
     for loop in (n for n in ast.walk(program) if isinstance(n, ast.ForLoop)):
         if loop.var in names:
             bag.error("E109", f"loop variable `{loop.var}` has the name of a model variable", loop.span,
                       notes=(f"`{loop.var}` is defined at {names[loop.var].span}",))
     seen: set[tuple] = set()
-    for node in ast.walk(program):
-        if isinstance(node, ast.Variable) and node.name not in names and node.name not in loop_names:
+    for node, loop_vars in _in_scope(program.statements):
+        if isinstance(node, ast.Variable) and node.name not in names and node.name not in loop_vars:
             key = (node.name, node.span)
             if key in seen:
                 continue
@@ -385,11 +434,10 @@ def _attach_terms(names, terms, bag) -> None:
     """Decide what each ``~`` is: a prior, a likelihood, or a plain factor."""
     priors: dict[str, DensityTerm] = {t.site: t for t in terms if t.kind == PRIOR}
     used_sites: set[str] = set()
-    factor_count = 0
+    factor_sites = (site for k in itertools.count(1) if (site := f"target_{k}") not in names)
     for term in terms:
         if term.kind == FACTOR:
-            factor_count += 1
-            term.site = f"target_{factor_count}"
+            term.site = next(factor_sites)
             continue
         if term.kind == OBSERVED:
             used_sites.add(term.site)
@@ -411,17 +459,21 @@ def _attach_terms(names, terms, bag) -> None:
             term.kind, term.site = PRIOR, root
             priors[root] = term
         elif _depends_on_kind(term.node.lhs, names, "param", term.loops):
-            factor_count += 1
-            term.kind, term.site = FACTOR, f"target_{factor_count}"
+            term.kind, term.site = FACTOR, next(factor_sites)
         else:
             term.kind = OBSERVED
             site = root or "obs"
             k = 2
             base = site
-            while site in used_sites:
+            while site in used_sites or (site != root and site in names):  # y_2, obs: not a model name
                 site, k = f"{base}_{k}", k + 1
             used_sites.add(site)
             term.site = site
+    for site, term in priors.items():
+        reads = free_variables(term.distribution) | (free_variables(term.truncation) if term.truncation else set())
+        if site in reads and not is_discrete_param(names[site]):  # a Markov chain's states read earlier ones
+            bag.error("E103", f"circular definition: the prior of `{site}` depends on `{site}`", term.distribution.span,
+                      hint="a name cannot depend on itself, directly or through others")
     for info in names.values():
         if info.kind == "param" and info.name not in priors:
             bag.error("E104", f"parameter `{info.name}` has no prior", info.span,
@@ -467,32 +519,13 @@ def _edges(names, terms) -> dict[str, set[str]]:
 
 
 def _sort(names, terms, bag) -> list[str]:
-    edges = _edges(names, terms)
-    order: list[str] = []
-    state: dict[str, int] = {}
+    order, cycles = depth_first(names, _edges(names, terms))
     reported: set[frozenset] = set()
-
-    def visit(name: str, stack: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = stack[stack.index(name):] + [name]
-            key = frozenset(cycle)
-            if key not in reported:
-                reported.add(key)
-                bag.error("E103", "circular definition: " + " -> ".join(f"`{n}`" for n in cycle),
-                          names[name].span, hint="a name cannot depend on itself, directly or through others")
-            return
-        state[name] = 1
-        stack.append(name)
-        for dep in sorted(edges[name]):
-            visit(dep, stack)
-        stack.pop()
-        state[name] = 2
-        order.append(name)
-
-    for name in names:
-        visit(name, [])
+    for cycle in cycles:
+        if frozenset(cycle) not in reported:
+            reported.add(frozenset(cycle))
+            bag.error("E103", "circular definition: " + " -> ".join(f"`{n}`" for n in cycle),
+                      names[cycle[0]].span, hint="a name cannot depend on itself, directly or through others")
     return order
 
 
