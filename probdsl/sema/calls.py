@@ -38,7 +38,7 @@ def check_call(checker, call: ast.Call, scope) -> Type:
         return _ode(checker, call, spec, scope)
     fn = checker.r.functions[call.name]
     arg_types = [checker.expr(a, scope) for a in call.args]
-    if fn.recursive or len(arg_types) != len(fn.node.params):
+    if fn.recursive or fn.too_deep or len(arg_types) != len(fn.node.params):
         raise _Skip  # reported by resolve
     consts = [checker.const_value(a) if t.is_scalar else None for a, t in zip(call.args, arg_types)]
     return _body(checker, call, fn, arg_types, consts)
@@ -92,7 +92,8 @@ def _ode(checker, call: ast.Call, spec: ode.OdeSpec, scope) -> Type:
     ref = call.args[0] if call.args else None
     fn = checker.r.functions.get(ref.name) if isinstance(ref, ast.FunctionRef) else None
     extra = call.args[spec.fixed_args:]
-    if fn is None or fn.recursive or len(call.args) < spec.fixed_args or len(fn.node.params) != 2 + len(extra):
+    if (fn is None or fn.recursive or fn.too_deep or len(call.args) < spec.fixed_args
+            or len(fn.node.params) != 2 + len(extra)):
         raise _Skip  # reported by resolve
     y0, t0, ts = (checker.expr(a, scope) for a in call.args[1:4])
     bag = checker.bag

@@ -9,6 +9,7 @@ from data (``K = max(group)``) are known to later declarations.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from probdsl.errors import DiagnosticBag, Span
 from probdsl.model_interface import TRANSFORMED_DATA
-from probdsl.sema import discrete
+from probdsl.sema import budget, discrete
 from probdsl.sema import types as T
 from probdsl.sema.limits import check_limits
 from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, Resolved, _dist_base, lag_of
@@ -24,6 +25,7 @@ from probdsl.sema.types import INT, MATRIX, REAL, ROW_VECTOR, SCALAR, VECTOR, Si
 from probdsl.stdlib import distributions, functions, ode
 from probdsl.syntax import ast, printer
 
+INT_MAX = 2**31 - 1  # integers are 32-bit, as in Stan (and in JAX without x64)
 CONSTRAINED_VECTORS = {"simplex", "ordered", "positive_ordered", "sum_to_zero_vector", "unit_vector"}
 CONSTRAINED_MATRICES = {"cholesky_factor_corr", "cholesky_factor_cov", "corr_matrix", "cov_matrix"}
 
@@ -45,6 +47,12 @@ class Checked:
 
     def type_of(self, expr) -> Type:
         return self.expr_types[id(expr)]
+
+
+def _arithmetic(e) -> bool:
+    """Whether ``e`` is a number, a name, or ``+ - * / %`` (or a sign) applied to them."""
+    return isinstance(e, (ast.Number, ast.Variable, ast.Paren)) or (isinstance(e, ast.Unary) and e.op == "-") or (
+        isinstance(e, ast.Binary) and e.op in ("+", "-", "*", "/", "%"))
 
 
 def declared_type(spec: ast.TypeSpec, size_of: Callable[[ast.Expr], Size]) -> Type:
@@ -92,6 +100,21 @@ class Checker:
         self.loop_sizes: dict[int, Size] = {}
         self.checked = Checked(resolved, self.types, self.expr_types, self.consts, self.size_origin, self.loop_sizes)
         self.instances = self.checked.instances
+        self.budget, self.allocated = budget.memory_budget(), 0
+        self.sizing = False  # checking a size expression (see size_expr)
+
+    def charge(self, what: str, dims: tuple[Size, ...], span: Span) -> None:
+        """Count ``what``'s values against the memory budget; the first past it is E230 (and skipped)."""
+        if any(d.value is None for d in dims) or self.allocated > self.budget:
+            return
+        values = int(np.prod([d.value for d in dims], dtype=object)) if dims else 1
+        self.allocated += values * budget.BYTES_PER_VALUE
+        if self.allocated > self.budget:
+            notes = tuple(f"{d.name} = {d.value:,} ({d.origin})" for d in dims if d.origin)
+            self.bag.error("E230", f"{what} ({values:,} values) takes the model to "
+                           f"{budget.human(self.allocated)}, over its memory budget of {budget.human(self.budget)}",
+                           span, notes=notes, hint=f"check the sizes; to allow more, set --memory-budget or {budget.ENV}")
+            raise _Skip
 
     # ---- sizes ------------------------------------------------------------
     def size_of(self, e: ast.Expr) -> Size:
@@ -104,8 +127,8 @@ class Checker:
     def const_int(self, e: ast.Expr) -> int | None:
         """The value of a data-level integer expression, when data are bound."""
         value = self.const_value(e)
-        if value is None:
-            return None
+        if value is None or isinstance(value, int):
+            return value
         array = np.asarray(value)
         if array.shape != () or not np.issubdtype(array.dtype, np.integer):
             return None
@@ -127,10 +150,16 @@ class Checker:
             a, b = self.const_value(e.left), self.const_value(e.right)
             if a is None or b is None or np.ndim(a) or np.ndim(b):
                 return None
-            if e.op == "/" and isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
-                return int(a / b) if b else None
-            ops = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "%": np.remainder}
-            return ops[e.op](a, b) if (e.op not in "/%" or b) else None
+            a, b = (v.item() if isinstance(v, (np.ndarray, np.generic)) else v for v in (a, b))  # exact ints
+            if e.op in "/%" and not b:
+                return None
+            if e.op == "/" and isinstance(a, int) and isinstance(b, int):  # integer division truncates
+                return abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+            try:
+                return {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+                        "%": operator.mod}[e.op](a, b)
+            except OverflowError:  # an integer too large for a float
+                return None
         return None
 
     # ---- declarations -----------------------------------------------------
@@ -164,6 +193,11 @@ class Checker:
             raise _Skip
         for s in spec.sizes + spec.array_sizes:
             self.size_expr(s)
+            if (n := self.const_int(s)) is not None and n < 0:
+                written = printer.expr(s)
+                self.bag.error("E134", f"a size must not be negative: `{written}`" + (
+                    f" is {n}" if written != str(n) else ""), s.span, notes=self.origin_notes(s))
+                raise _Skip
         for b in spec.bounds:
             bt = self.expr(b.value, {})
             if b.kind in ("lower", "upper", "offset", "multiplier") and bt.kind == MATRIX:
@@ -175,11 +209,20 @@ class Checker:
             rows = spec.array_sizes[0] if spec.array_sizes else None
             rows_size = self.size_of(rows) if rows is not None else Size(f"{decl.name}_rows", self.consts_len(decl.name))
             self.types[decl.name] = Type(INT, SCALAR, (rows_size,))
+            self.charge(f"`{decl.name}`", (rows_size,), decl.span)
             return
         if decl.role == "param" and spec.kind == "int":
             self.discrete_declaration(decl)
         t = declared_type(spec, self.size_of)
+        if decl.role == "param" and any(d.value == 0 for d in t.dims):
+            empty = next(s for s in spec.array_sizes + spec.sizes if self.const_int(s) == 0)
+            written = printer.expr(empty)
+            self.bag.error("E137", f"parameter `{decl.name}` has no elements" + (
+                f": `{written}` is 0" if written != "0" else ""), empty.span, notes=self.origin_notes(empty),
+                           hint="a parameter needs at least one element; check the data its sizes come from")
+            raise _Skip
         self.types[decl.name] = t
+        self.charge(f"`{decl.name}`", t.dims, decl.span)
         if self.has_data and decl.role == "data" and decl.name in self.consts:
             self.check_shape_against(decl, t, np.asarray(self.consts[decl.name]))
 
@@ -223,10 +266,19 @@ class Checker:
         info = self.r.names.get(name)
         return info is not None and info.kind == "data" and info.node.type.kind == "factor"
 
+    def origin_notes(self, e: ast.Expr) -> tuple[str, ...]:
+        """Where the sizes named in ``e`` come from (``N = 0 (from the length of y in data.csv)``)."""
+        names = sorted({n.name for n in ast.walk(e) if isinstance(n, ast.Variable) and n.name in self.size_origin})
+        return tuple(f"{n} = {self.const_int(ast.Variable(n))} ({self.size_origin[n]})" for n in names)
+
     def size_expr(self, e: ast.Expr) -> None:
         if isinstance(e, ast.Variable) and self.is_factor(e.name):
             return
-        t = self.expr(e, {})
+        self.sizing = True  # a size is a Python int, never a JAX value: it may exceed 32 bits
+        try:
+            t = self.expr(e, {})
+        finally:
+            self.sizing = False
         if not (t.is_scalar and t.is_int):
             self.bag.error("E134", f"a size must be an integer, `{printer.expr(e)}` is {t}", e.span)
         names = {n.name for n in ast.walk(e) if isinstance(n, ast.Variable)}
@@ -234,11 +286,16 @@ class Checker:
             info = self.r.names.get(name)
             if info is not None and info.role not in ("data", TRANSFORMED_DATA):
                 self.bag.error("E135", f"a size must be known from the data; `{name}` is a {info.role}", e.span)
+        if not all(_arithmetic(n) for n in ast.walk(e)):  # what const_value computes
+            self.bag.error("E135", f"a size is computed from names and numbers with `+ - * / %`; "
+                           f"`{printer.expr(e)}` cannot be", e.span,
+                           hint=f"define it first, `K = {printer.expr(e)};`, and use the name")
 
     # ---- definitions ------------------------------------------------------
     def definition(self, info) -> None:
         if info.in_parts or (info.pieces and not self.starts_at_one(info.pieces[0].loops[0])):
             self.types[info.name] = self.definition_in_parts(info)
+            self.charge(f"`{info.name}`", self.types[info.name].dims, info.node.span)
             if self.has_data and info.role == TRANSFORMED_DATA and self.evaluate is not None:
                 self.consts[info.name] = self.evaluate(self.checked, info, self.consts)
             return
@@ -259,6 +316,7 @@ class Checker:
                 self.bag.error("E202", f"`{d.name}` is declared `{declared}` but its value is `{t}`", d.value.span)
             t = declared
         self.types[d.name] = t
+        self.charge(f"`{d.name}`", t.dims, d.span)
         if self.has_data and info.role == TRANSFORMED_DATA and self.evaluate is not None:
             self.consts[d.name] = self.evaluate(self.checked, info, self.consts)
 
@@ -382,6 +440,7 @@ class Checker:
             size = Size(f"{printer.expr(loop.lower)}:{printer.expr(loop.upper)}",
                         None if lo is None or hi is None else max(0, hi - lo + 1))
         self.loop_sizes[id(loop)] = size
+        self.charge(f"the loop over `{loop.var}`", (size,), loop.span)
         return size
 
     # ---- density terms ----------------------------------------------------
@@ -401,10 +460,10 @@ class Checker:
             check_limits(self, term, scope, lhs_t)
             return
         arg_types = [self.expr(a, scope) for a in dist.args]
-        self.check_distribution(dist.name, dist.args, arg_types, dist.span, lhs_t, lhs)
+        self.check_distribution(dist.name, dist.args, arg_types, dist.span, lhs_t, lhs, tilde=True)
         check_limits(self, term, scope, lhs_t)
 
-    def check_distribution(self, name, args, arg_types, span, lhs_t: Type | None, lhs=None) -> Type:
+    def check_distribution(self, name, args, arg_types, span, lhs_t: Type | None, lhs=None, tilde=False) -> Type:
         spec = distributions.lookup(name)
         if spec is None:
             raise _Skip  # reported by resolve
@@ -419,7 +478,7 @@ class Checker:
                 self.bag.error("E151", f"argument `{spec_arg.name}` of `{name}` must be {problem}; "
                                f"`{printer.expr(arg)}` is `{at}`", arg.span, notes=(f"signature: {signature}",))
         if lhs_t is not None:
-            if spec.variate == "int" and not lhs_t.is_int:
+            if spec.variate in ("int", "int_array") and not lhs_t.is_int:
                 what = printer.expr(lhs) if lhs is not None else "the value"
                 self.bag.error("E152", f"`{name}` is a distribution over integers but `{what}` is `{lhs_t}`",
                                span, hint="declare integer data as `array[N] int y;`")
@@ -428,16 +487,18 @@ class Checker:
                                span)
         if spec.event_rank == 0:
             elementwise = [(a, t) for a, t, sa in zip(args, arg_types, spec.args) if sa.kind in ("real", "int")]
-            self.check_broadcast(name, [a for a, _ in elementwise], [t for _, t in elementwise], span, lhs_t, lhs)
+            self.check_broadcast(name, [a for a, _ in elementwise], [t for _, t in elementwise], span, lhs_t, lhs,
+                                 tilde)
             shapes = [t for t in arg_types if not t.is_scalar]
             return lhs_t if lhs_t is not None else (_rng_type(spec, shapes[0]) if shapes else T.scalar(
                 INT if spec.variate == "int" else REAL))
         return lhs_t if lhs_t is not None else _rng_event_type(spec, arg_types)
 
-    def check_broadcast(self, name, args, arg_types, span, lhs_t, lhs) -> None:
-        """Stan's vectorization: containers must all have the value's size; scalars broadcast."""
+    def check_broadcast(self, name, args, arg_types, span, lhs_t, lhs, tilde=False) -> None:
+        """Stan's vectorization: containers must all have the value's size; scalars broadcast.  The left of
+        a `~` fixes the shape (a scalar takes no container argument); a `_lpdf` sums over containers."""
         items = [(printer.expr(a), t, a.span) for a, t in zip(args, arg_types) if not t.is_scalar]
-        if lhs_t is not None and not lhs_t.is_scalar:
+        if lhs_t is not None and (tilde or not lhs_t.is_scalar):
             items.insert(0, (printer.expr(lhs) if lhs is not None else "the value", lhs_t,
                              lhs.span if lhs is not None else span))
         if len(items) < 2:
@@ -465,6 +526,10 @@ class Checker:
 
     def _expr(self, e, scope) -> Type:
         if isinstance(e, ast.Number):
+            if isinstance(e.value, int) and e.value > INT_MAX and not self.sizing:
+                self.bag.error("E168", f"the integer `{e.text}` is too large: integers are 32-bit, at most {INT_MAX}",
+                               e.span, hint="write a real number instead, with a decimal point or an exponent (`3e9`)")
+                raise _Skip
             return T.scalar(INT if isinstance(e.value, int) else REAL)
         if isinstance(e, ast.Variable):
             if e.name in scope:

@@ -15,8 +15,12 @@ import difflib
 from dataclasses import dataclass, field
 
 from probdsl.errors import DiagnosticBag
+from probdsl.sema.graph import depth_first
 from probdsl.stdlib import distributions, functions, ode
 from probdsl.syntax import ast
+
+
+MAX_CALL_DEPTH = 32  # calls of user functions within calls (each is inlined when the model is checked and run)
 
 
 @dataclass
@@ -25,6 +29,7 @@ class UserFunction:
     locals: tuple[ast.Definition, ...]  # in dependency order
     calls: set[str] = field(default_factory=set)  # user functions its body calls or passes to `ode`
     recursive: bool = False
+    too_deep: bool = False  # its calls of functions nest more than MAX_CALL_DEPTH deep (reported; not checked)
 
     @property
     def name(self) -> str:
@@ -46,6 +51,8 @@ def collect(program: ast.Program, bag: DiagnosticBag) -> dict[str, UserFunction]
         fn.calls = {n.name for n in ast.walk(fn.node) if isinstance(n, (ast.Call, ast.FunctionRef))
                     and n.name in table}
     _mark_recursion(table, bag)
+    if not any(fn.recursive for fn in table.values()):
+        _check_call_depth(table, bag)
     return table
 
 
@@ -118,25 +125,10 @@ def _ordered_locals(node: ast.FunctionDef, local_names: dict[str, ast.Definition
     """Local definitions sorted so each comes after the ones it reads (they are order-free)."""
     deps = {name: {n.name for n in ast.walk(d.value) if isinstance(n, ast.Variable) and n.name in local_names}
             for name, d in local_names.items()}
-    order: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(name: str, stack: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = stack[stack.index(name):] + [name]
-            bag.error("E218", "circular definition in `" + node.name + "`: " + " -> ".join(f"`{n}`" for n in cycle),
-                      local_names[name].target.span, hint="a local definition cannot depend on itself")
-            return
-        state[name] = 1
-        for dep in sorted(deps[name]):
-            visit(dep, stack + [name])
-        state[name] = 2
-        order.append(name)
-
-    for name in local_names:
-        visit(name, [])
+    order, cycles = depth_first(local_names, deps)
+    for cycle in cycles:
+        bag.error("E218", "circular definition in `" + node.name + "`: " + " -> ".join(f"`{n}`" for n in cycle),
+                  local_names[cycle[0]].target.span, hint="a local definition cannot depend on itself")
     return tuple(local_names[n] for n in order)
 
 
@@ -152,16 +144,32 @@ def _mark_recursion(table: dict[str, UserFunction], bag: DiagnosticBag) -> None:
 
 def _path_back(table: dict[str, UserFunction], start: str) -> list[str] | None:
     """A call path from ``start`` back to itself, if there is one."""
-    todo, seen = [[start]], set()
+    todo, caller_of = [start], {}
     while todo:
-        path = todo.pop()
-        for callee in sorted(table[path[-1]].calls):
+        caller = todo.pop()
+        for callee in sorted(table[caller].calls):
             if callee == start:
-                return path + [start]
-            if callee not in seen:
-                seen.add(callee)
-                todo.append(path + [callee])
+                path = [caller]
+                while path[-1] != start:
+                    path.append(caller_of[path[-1]])
+                return path[::-1] + [start]
+            if callee not in caller_of:
+                caller_of[callee] = caller
+                todo.append(callee)
     return None
+
+
+def _check_call_depth(table: dict[str, UserFunction], bag: DiagnosticBag) -> None:
+    """Calls are inlined: a chain of calls deeper than ``MAX_CALL_DEPTH`` is refused (E003)."""
+    order, _ = depth_first(table, {name: fn.calls for name, fn in table.items()})
+    depth: dict[str, int] = {}
+    for name in order:  # callees first
+        depth[name] = 1 + max((depth[c] for c in table[name].calls), default=0)
+        if depth[name] > MAX_CALL_DEPTH:
+            table[name].too_deep = True
+            if depth[name] == MAX_CALL_DEPTH + 1:
+                bag.error("E003", f"function calls nested more than {MAX_CALL_DEPTH} deep, from `{name}`",
+                          table[name].node.name_span, hint="functions may call others, but not so many levels deep")
 
 
 def check_calls(program: ast.Program, table: dict[str, UserFunction], model_names, bag: DiagnosticBag) -> None:

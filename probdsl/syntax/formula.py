@@ -39,6 +39,7 @@ from probdsl.syntax.parser import parse
 IDENTITY_LINK = {"normal": 0, "student_t": 1, "cauchy": 0, "double_exponential": 0, "logistic": 0,
                  "lognormal": 0}
 LOG_SCALE = {"lognormal"}
+MAX_CROSSED = 8  # `a*b*...` crossing more terms makes 2^n - 1 effects: 255 for 8
 
 
 def expand(program: ast.Program, bag: DiagnosticBag) -> ast.Program:
@@ -196,6 +197,9 @@ class _Expansion:
                     groups.append(term)
                 else:
                     self._unsupported("a group term inside a group term", term.span, "write `(1 | a) + (1 | b)`")
+            elif (crossed := 1 + term.ops.count("*")) > MAX_CROSSED:
+                self._unsupported(f"crossing {crossed} terms with `*` ({2 ** crossed - 1:,} effects)", term.span,
+                                  f"cross at most {MAX_CROSSED}; write the interactions you need with `:`")
             else:
                 for effect in _crossing(term):  # a term already in the formula counts once, as in R
                     if len(effect.key) < len(effect.names):

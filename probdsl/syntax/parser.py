@@ -21,6 +21,7 @@ from probdsl.stdlib import ode
 from probdsl.syntax import ast
 
 BOUND_KINDS = ("lower", "upper", "offset", "multiplier")
+MAX_INT_DIGITS = 1000  # an integer literal longer than this is an error (sizes need 20 digits at most)
 MAX_NESTING = 200  # deeper expressions are refused before Python's recursion limit is near
 
 _TERMINAL_WORDS = {
@@ -106,6 +107,7 @@ def _parser_and_collector() -> tuple[Lark, _CommentCollector]:
 
 def parse(text: str, file: str = "<string>") -> ast.Program:
     """Parse model text into a :class:`~probdsl.syntax.ast.Program` or raise :class:`SyntaxErrorPdl`."""
+    text = text.removeprefix("\ufeff")  # the byte-order mark some editors write
     _check_characters(text, file)
     parser, collector = _parser_and_collector()
     collector.comments.clear()
@@ -117,14 +119,19 @@ def parse(text: str, file: str = "<string>") -> ast.Program:
     except VisitError as error:
         if isinstance(error.orig_exc, SyntaxErrorPdl):
             raise SyntaxErrorPdl(error.orig_exc.diagnostics, {file: text}) from None
-        raise
+        if not isinstance(error.orig_exc, RecursionError):
+            raise
+        raise _too_deep(text, file) from None
     except RecursionError:
-        raise SyntaxErrorPdl(
-            Diagnostic("E003", "the model is nested too deeply to parse", Span(file, 1, 1, 1, 2)), {file: text}
-        ) from None
+        raise _too_deep(text, file) from None
     comments = tuple(ast.Comment(t.value, _token_span(t, file)) for t in collector.comments)
     collector.comments.clear()
     return ast.Program(program.statements, file, comments)
+
+
+def _too_deep(text: str, file: str) -> SyntaxErrorPdl:
+    return SyntaxErrorPdl(
+        Diagnostic("E003", "the model is nested too deeply to parse", Span(file, 1, 1, 1, 2)), {file: text})
 
 
 def _check_characters(text: str, file: str) -> None:
@@ -362,6 +369,9 @@ class _ToAst(Transformer):
     def number(self, meta, children):
         text = str(children[0])
         is_int = all(c.isdigit() for c in text)
+        if is_int and len(text) > MAX_INT_DIGITS:  # Python refuses to convert it; far past any size anyway
+            raise SyntaxErrorPdl(Diagnostic("E168", f"the integer `{text[:20]}...` ({len(text)} digits) is too large",
+                                            self._s(meta), hint="write a real number instead (`1e30`)"))
         return ast.Number(int(text) if is_int else float(text), text, self._s(meta))
 
     def variable(self, meta, children):
