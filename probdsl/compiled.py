@@ -123,13 +123,18 @@ class CompiledModel:
 
 
 def _on_data(checked: Checked, consts: dict[str, Any], evaluate) -> np.ndarray:
-    """``evaluate(evaluator, env)`` over the data (and transformed data) values, as a NumPy array."""
+    """``evaluate(evaluator, env)`` over the data (and transformed data) values, as a NumPy array.
+
+    Invalid distribution arguments (``normal_lpdf(y | 0, 0)``) give NaN, as they do in the model
+    under ``jit``, rather than NumPyro's ValueError when evaluated eagerly."""
     import jax.numpy as jnp
+    import numpyro
 
     from probdsl.codegen.evaluate import Evaluator
 
     env = {k: jnp.asarray(v) for k, v in consts.items()}
-    return np.asarray(evaluate(Evaluator(checked), env))
+    with numpyro.validation_enabled(False):
+        return np.asarray(evaluate(Evaluator(checked), env))
 
 
 def _note_data_sizes(bag: DiagnosticBag, bound: BoundData) -> None:
