@@ -14,6 +14,7 @@ from probdsl.backends import METHODS
 from probdsl.backends.devices import configure_host_devices
 from probdsl.compiled import BoundModel, CompiledModel, compile_source
 from probdsl.errors import DiagnosticBag, ModelError, ProbdslError, UsageError
+from probdsl.sema.budget import check_result_size
 from probdsl.syntax.formula import expand as expand_formulas
 from probdsl.syntax.parser import parse
 from probdsl.syntax.printer import format_program
@@ -90,6 +91,7 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
     vi: ``guide`` (meanfield, lowrank, fullrank, flow or auto), ``max_steps``, ``learning_rate``,
     ``particles``.  pathfinder: ``paths``.
     """
+    check_result_size(bound.sites, chains * draws, bound.source)
     if prior:
         from probdsl.backends.nuts import fit_prior
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 from warnings import catch_warnings, simplefilter
 
 import typer
 
-from probdsl import __version__, user_cache
+from probdsl import __version__, interrupts, user_cache
 from probdsl.backends import METHODS
 from probdsl.backends.devices import configure_host_devices
 from probdsl.errors import Diagnostic, ProbdslError, UsageError
@@ -22,6 +24,7 @@ from probdsl.errors import Diagnostic, ProbdslError, UsageError
 EMITS = ("python",)
 EXIT_STRICT = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 app = typer.Typer(
     name="probdsl",
@@ -39,10 +42,13 @@ SeedOpt = Annotated[Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, 
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="Hide progress bars and status lines (results are still printed).")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", envvar="PROBDSL_NO_CACHE",
                                           help="Do not use the persistent JAX compilation cache.")]
+BudgetOpt = Annotated[Optional[str], typer.Option(
+    "--memory-budget", envvar="PROBDSL_MEMORY_BUDGET",
+    help="Refuse models and results larger than this, e.g. 4G (default: half the physical memory).")]
 
 
 def _reports_errors(command):
-    """Turn user errors into a message on stderr and their exit code; Ctrl-C into exit 130."""
+    """Turn user errors into a message on stderr and their exit code; Ctrl-C into exit 130, SIGTERM 143."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -51,9 +57,14 @@ def _reports_errors(command):
         except ProbdslError as e:
             typer.echo(str(e), err=True)
             raise typer.Exit(e.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            code = EXIT_TERMINATED if isinstance(e, interrupts.Terminated) else EXIT_INTERRUPTED
             typer.echo("interrupted: no output written", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            if interrupts.abandoned_work():  # a compiled loop still running: do not wait for it
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+            raise typer.Exit(code) from None
 
     return wrapper
 
@@ -102,8 +113,10 @@ def fit(
     out: OutOpt = None,
     quiet: QuietOpt = False,
     no_cache: NoCacheOpt = False,
+    memory_budget: BudgetOpt = None,
 ) -> None:
     """Fit MODEL to DATA and write the draws to a netCDF file (default: MODEL with suffix .nc)."""
+    _set_memory_budget(memory_budget)
     if method not in METHODS:
         raise _usage(f"unknown method `{method}`", f"choose one of: {', '.join(METHODS)}")
     out = out or model.with_name(f"{model.stem}.prior.nc" if prior else f"{model.stem}.nc")
@@ -112,14 +125,16 @@ def fit(
     _configure_cache(enabled=not no_cache)
     from probdsl import api
     from probdsl.results.io import check_writable, write_netcdf_atomic
+    from probdsl.sema import budget
 
     bound = api.compile_file(model).bind(list(data or []))
-    check_writable(out)
-    idata = api.fit_bound(bound, method, prior=prior, chains=chains, warmup=warmup, draws=draws, seed=seed, x64=x64,
-                          progress=not quiet, adapt_delta=adapt_delta, max_treedepth=max_treedepth, init=init_value,
-                          dense_mass=dense_mass, integrator=integrator, thin=thin, step_size=step_size,
-                          friction=friction, batch_size=batch_size, control_variates=control_variates, guide=guide,
-                          max_steps=max_steps, learning_rate=learning_rate, particles=particles, paths=paths)
+    check_writable(out, needed_bytes=sum(budget.result_values(bound.sites).values()) * chains * draws * (8 if x64 else 4))
+    idata = interrupts.run_interruptibly(lambda: api.fit_bound(
+        bound, method, prior=prior, chains=chains, warmup=warmup, draws=draws, seed=seed, x64=x64,
+        progress=not quiet, adapt_delta=adapt_delta, max_treedepth=max_treedepth, init=init_value,
+        dense_mass=dense_mass, integrator=integrator, thin=thin, step_size=step_size, friction=friction,
+        batch_size=batch_size, control_variates=control_variates, guide=guide, max_steps=max_steps,
+        learning_rate=learning_rate, particles=particles, paths=paths))
     write_netcdf_atomic(idata, out)
     warnings = _report(idata)
     if not quiet:
@@ -130,8 +145,9 @@ def fit(
 
 @app.command()
 @_reports_errors
-def check(model: ModelArg, data: DataArgs = None) -> None:
+def check(model: ModelArg, data: DataArgs = None, memory_budget: BudgetOpt = None) -> None:
     """Check MODEL (and, when given, that DATA fits it) without fitting."""
+    _set_memory_budget(memory_budget)
     from probdsl import api
     from probdsl.model_interface import PARAM
 
@@ -149,8 +165,10 @@ def check(model: ModelArg, data: DataArgs = None) -> None:
 def compile_(
     model: ModelArg,
     emit: Annotated[str, typer.Option("--emit", help="What to print: python (the generated NumPyro program).")] = "python",
+    memory_budget: BudgetOpt = None,
 ) -> None:
     """Print the NumPyro program MODEL compiles to."""
+    _set_memory_budget(memory_budget)
     if emit not in EMITS:
         raise _usage(f"unknown --emit `{emit}`", f"choose one of: {', '.join(EMITS)}")
     from probdsl import api
@@ -213,8 +231,10 @@ def predict(
     seed: SeedOpt = None,
     quiet: QuietOpt = False,
     no_cache: NoCacheOpt = False,
+    memory_budget: BudgetOpt = None,
 ) -> None:
     """Predict for NEW_DATA from the posterior in FIT_FILE (default out: FIT_FILE with suffix .predict.nc)."""
+    _set_memory_budget(memory_budget)
     from probdsl.results.inference_data import recorded_config
     from probdsl.results.io import check_writable, load_fit, write_netcdf_atomic
 
@@ -253,6 +273,7 @@ def plot(
 
 def main() -> None:
     """Console-script entry point."""
+    interrupts.raise_on_sigterm()
     app(prog_name="probdsl")
 
 
@@ -314,6 +335,17 @@ def _parse_init(init: str | None) -> float | str | dict | None:
     if not isinstance(values, dict):
         raise _usage(f"--init: `{path}` must hold a JSON object of parameter values")
     return values
+
+
+def _set_memory_budget(amount: str | None) -> None:
+    """``--memory-budget``: checked here, read by the checker (``probdsl.sema.budget``) from the environment."""
+    from probdsl.sema import budget
+
+    if amount is None:
+        return
+    if budget.parse_bytes(amount) is None:
+        raise _usage(f"--memory-budget: `{amount}` is not an amount of memory", "write it as bytes or with a unit, e.g. 4G or 512M")
+    os.environ[budget.ENV] = amount
 
 
 def _usage(message: str, hint: str | None = None) -> UsageError:

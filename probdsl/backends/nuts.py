@@ -20,7 +20,8 @@ import numpy as np
 
 from probdsl.backends import devices
 from probdsl.backends.draws import (
-    is_init_failure, nonfinite_init_error, option_error, posterior_groups, predict_sites, resolve_seed, show_progress, site_names, to_numpy,
+    is_init_failure, nonfinite_init_error, option_error, posterior_groups, predict_sites, resolve_seed, show_progress, site_names,
+    status_printer, to_numpy,
 )
 from probdsl.errors import Diagnostic, ModelError
 from probdsl.model_interface import DETERMINISTIC, GENERATED, OBSERVED, PARAM, ModelLike
@@ -82,6 +83,8 @@ def fit_nuts(model: ModelLike, config: NutsConfig):
         init_params = pathfinder_inits(model, config.chains, seed)
         if config.chains == 1:
             init_params = {k: v[0] for k, v in init_params.items()}
+    status_printer(config.progress)(f"nuts: {config.chains} chain{'s' if config.chains > 1 else ''} ({chain_method}), "
+                                    f"{config.warmup} warmup + {config.draws} draws each: compiling, then sampling")
     try:
         mcmc.run(sample_key, model.data, extra_fields=EXTRA_FIELDS, init_params=init_params)
     except (RuntimeError, ValueError) as e:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from probdsl.errors import Diagnostic, ProbdslError, UsageError
+from probdsl.sema.budget import human
 
 
 @contextlib.contextmanager
@@ -43,8 +45,9 @@ def write_text_atomic(text: str, path: str | os.PathLike) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise ``UsageError`` unless a file can be created at ``path`` (probes the directory)."""
+def check_writable(path: str | os.PathLike, needed_bytes: int = 0) -> None:
+    """Raise ``UsageError`` unless a file can be created at ``path`` (probes the directory) and its
+    file system has ``needed_bytes`` free: checked before a fit, not found out after it."""
     target = Path(path)
     if target.is_dir():
         raise _unwritable(target, "it is a directory")
@@ -54,8 +57,11 @@ def check_writable(path: str | os.PathLike) -> None:
         fd, probe = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".probe")
         os.close(fd)
         os.unlink(probe)
+        free = shutil.disk_usage(target.parent).free
     except OSError as e:
         raise _unwritable(target, e.strerror or str(e)) from None
+    if free < needed_bytes:
+        raise _unwritable(target, f"the result needs about {human(needed_bytes)} and only {human(free)} is free there")
 
 
 def load_fit(path: str | os.PathLike):

@@ -67,7 +67,7 @@ def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | No
                        f"effective sample size below {ESS_PER_CHAIN * n_chains} ({ESS_PER_CHAIN} per chain; "
                        "estimates are unreliable; draw more)"),
     ]
-    return [w for w in found if w]
+    return [w for w in found if w] + _failed_chains(idata.posterior)
 
 
 def approximation_verdict(idata) -> str | None:
@@ -126,7 +126,27 @@ def _count_warning(stats, name: str, predicate, text: str) -> str | None:
     count, total = int(hits.sum()), hits.size
     if not count:
         return None
-    return f"{count} of {total} transitions ({100 * count / total:.1f}%) {text}"
+    per_chain = hits.reshape(hits.shape[0], -1).sum(axis=1)
+    chains = f" (per chain: {', '.join(str(int(n)) for n in per_chain)})" if per_chain.size > 1 else ""
+    return f"{count} of {total} transitions ({100 * count / total:.1f}%){chains} {text}"
+
+
+def _failed_chains(posterior) -> list[str]:
+    """Chains that never moved (every draw the same) or hold non-finite draws: named, so that a
+    failed chain is not silently averaged into the summary."""
+    if not posterior.data_vars:
+        return []
+    draws = np.concatenate([posterior[name].values.reshape(posterior.sizes["chain"], posterior.sizes["draw"], -1)
+                            for name in posterior.data_vars], axis=2)
+    stuck = [i + 1 for i, chain in enumerate(draws) if chain.shape[0] > 1 and np.all(chain == chain[0])]
+    broken = [i + 1 for i, chain in enumerate(draws) if not np.all(np.isfinite(chain))]
+    found = []
+    if stuck:
+        found.append(f"chain {', '.join(map(str, stuck))} never moved (every draw is the same): it is stuck and its "
+                     "draws are in the summary; rerun with another --seed or other initial values")
+    if broken:
+        found.append(f"chain {', '.join(map(str, broken))} has non-finite draws: the sampler blew up there")
+    return found
 
 
 def _noise_warning(stats) -> str | None:
