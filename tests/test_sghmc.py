@@ -15,7 +15,7 @@ import probdsl
 from probdsl.backends.sg import SgConfig, fit_sg
 from probdsl.backends.sg.sampler import _whitened_gradient
 from probdsl.backends.sg.target import Target
-from probdsl.errors import ModelError
+from probdsl.errors import ModelError, RuntimeModelError
 from probdsl.results.summary import diagnose
 
 ROOT = Path(__file__).parent.parent
@@ -120,6 +120,14 @@ def test_models_with_a_parameter_per_row_are_refused():
     model = probdsl.compile(ROOT / "examples/eight_schools/eight_schools.pdl")
     with pytest.raises(ModelError, match="one value per row"):
         probdsl.fit(model, ROOT / "examples/eight_schools/eight_schools.json", method="sghmc", progress=False)
+
+
+def test_an_initial_point_outside_the_support_is_e401():
+    """A negative scale at the initial point: E401, as NUTS reports it, not NumPyro's ValueError."""
+    bound = probdsl.compile("data vector[N] y; param real<upper=0> s ~ normal(0, 1); y ~ normal(0, s);").bind(
+        {"y": [0.5, -0.2, 1.1]})
+    with pytest.raises(RuntimeModelError, match=r"error\[E401\]"):
+        Target(bound, jax.random.PRNGKey(0))
 
 
 def test_cli_fits_a_csv_with_sghmc(tmp_path):

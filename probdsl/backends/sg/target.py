@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from probdsl.backends.draws import is_init_failure, nonfinite_init_error
+
 FULL_PASS_ROWS = 65536  # rows per block when a full-data gradient is summed block by block
 
 
@@ -25,7 +27,13 @@ class Target:
         self.rows = model.observation_rows()
         # parameters are shared by all rows (the row plan checks it): one row is enough to run the model for them
         self.one_row = model.minibatch_data(np.arange(1))
-        self.initial, self.unravel = ravel_pytree(_initial_point(model, self.one_row, init_key))
+        try:
+            initial = _initial_point(model, self.one_row, init_key)
+        except ValueError as error:  # the initial point is outside a distribution's support: NUTS reports it so
+            if not is_init_failure(error):
+                raise
+            raise nonfinite_init_error(model, init_key) from None
+        self.initial, self.unravel = ravel_pytree(initial)
         self.dim = self.initial.size
         self.arrays = {k: jnp.asarray(v) for k, v in model.data.items() if isinstance(v, np.ndarray)}
         self.statics = {k: v for k, v in model.data.items() if k not in self.arrays}
