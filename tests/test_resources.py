@@ -38,6 +38,11 @@ def test_integer_literal_of_thousands_of_digits_is_located():
     assert "<string>:1:23: error[E168]" in str(error.value) and "(5000 digits)" in str(error.value)
 
 
+def test_a_size_past_any_float_is_refused():
+    message = refused("param vector[" + "9" * 400 + "] x ~ normal(0, 1);")
+    assert "about 2^" in message
+
+
 def test_size_from_the_data_is_refused_before_the_transformed_data_is_computed():
     message = refused("data int N;\nparam real mu ~ normal(0, 1);\nK = rep_matrix(0, N, N);\n", {"N": 3_000_000})
     assert "<string>:3:1" in message and "`K` (9,000,000,000,000 values)" in message

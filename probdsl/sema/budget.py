@@ -48,7 +48,9 @@ def memory_budget() -> int:
 
 
 def human(n_bytes: float) -> str:
-    """``1536`` -> ``"1.5 KiB"``."""
+    """``1536`` -> ``"1.5 KiB"``; sizes past floats (a 400-digit size) as a power of two."""
+    if n_bytes >= 1024**6:
+        return f"about 2^{int(n_bytes).bit_length() - 1} B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n_bytes < 1024 or unit == "PiB":
             return f"{n_bytes:.3g} {unit}" if unit != "B" else f"{int(n_bytes)} B"
