@@ -86,3 +86,10 @@ def test_cli_memory_budget_option(tmp_path):
     result = subprocess.run([sys.executable, "-m", "probdsl", "check", "--memory-budget", "4K", *map(str, RADON)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "error[E230]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_nested_loops_are_charged_as_their_product(monkeypatch):
+    monkeypatch.setenv(budget.ENV, "1M")
+    message = refused("param real mu ~ normal(0, 1);\n"
+                      "for (i in 1:100) for (j in 1:100) for (k in 1:100) { target += -mu^2; }\n")
+    assert "the loops over `i`, `j`, `k` (1,000,000 values)" in message

@@ -1,8 +1,8 @@
 """The memory budget: sizes that would allocate more are refused before anything is traced.
 
-A model's values (data, transformed data, parameters, derived quantities) and its loops
-are counted at 8 bytes a value (double precision, the larger case) as the checker
-learns their sizes; the first that takes the total over the budget is an error
+A model's values (data, transformed data, parameters, derived quantities) and the
+iterations of each statement in loops (nested loops multiplied) are counted at 8 bytes
+a value (double precision, the larger case) as the checker learns their sizes; the first that takes the total over the budget is an error
 ``E230`` at its declaration.  The budget is ``PROBDSL_MEMORY_BUDGET`` (``"4G"``,
 ``"512M"``, ``"1.5T"`` or a number of bytes; the CLI's ``--memory-budget`` sets it),
 by default half the machine's physical memory.  ``check_result_size`` applies the same

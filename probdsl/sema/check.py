@@ -440,12 +440,15 @@ class Checker:
             size = Size(f"{printer.expr(loop.lower)}:{printer.expr(loop.upper)}",
                         None if lo is None or hi is None else max(0, hi - lo + 1))
         self.loop_sizes[id(loop)] = size
-        self.charge(f"the loop over `{loop.var}`", (size,), loop.span)
         return size
 
     # ---- density terms ----------------------------------------------------
     def term(self, term: DensityTerm) -> None:
         scope = {loop.var: self.loop(loop) for loop in term.loops}
+        if term.loops:  # evaluated over all its iterations at once: the nested loops' product
+            names = ", ".join(f"`{loop.var}`" for loop in term.loops)
+            self.charge(f"the loop{'s' if len(term.loops) > 1 else ''} over {names}", tuple(scope.values()),
+                        term.loops[0].span)
         if term.kind == FACTOR and isinstance(term.node, ast.Target):
             self.expr(term.node.value, scope)
             return
