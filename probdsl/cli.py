@@ -128,7 +128,7 @@ def fit(
     from probdsl.sema import budget
 
     bound = api.compile_file(model).bind(list(data or []))
-    check_writable(out, needed_bytes=sum(budget.result_values(bound.sites).values()) * chains * draws * (8 if x64 else 4))
+    check_writable(out, needed_bytes=budget.result_bytes(bound.sites, chains * draws, 8 if x64 else 4))
     idata = interrupts.run_interruptibly(lambda: api.fit_bound(
         bound, method, prior=prior, chains=chains, warmup=warmup, draws=draws, seed=seed, x64=x64,
         progress=not quiet, adapt_delta=adapt_delta, max_treedepth=max_treedepth, init=init_value,

@@ -2,11 +2,12 @@
 
 A model's values (data, transformed data, parameters, derived quantities) and the
 iterations of each statement in loops (nested loops multiplied) are counted at 8 bytes
-a value (double precision, the larger case) as the checker learns their sizes; the first that takes the total over the budget is an error
-``E230`` at its declaration.  The budget is ``PROBDSL_MEMORY_BUDGET`` (``"4G"``,
-``"512M"``, ``"1.5T"`` or a number of bytes; the CLI's ``--memory-budget`` sets it),
-by default half the machine's physical memory.  ``check_result_size`` applies the same
-budget to the draws a fit will keep (``E231``), before it starts.
+a value (double precision, the larger case) as the checker learns their sizes; the first
+that takes the total over the budget is an error ``E230`` at its declaration.  The
+budget is ``PROBDSL_MEMORY_BUDGET`` (``"4G"``, ``"512M"``, ``"1.5T"`` or a number of
+bytes; the CLI's ``--memory-budget`` sets it), by default half the machine's physical
+memory.  ``check_result_size`` applies the same budget to the draws a fit will keep
+(``E231``), before it starts.
 """
 
 from __future__ import annotations
@@ -67,12 +68,17 @@ def result_values(sites) -> dict[str, int]:
             for site in sites if site.role not in (DATA, TRANSFORMED_DATA)}
 
 
+def result_bytes(sites, draws: int, bytes_per_value: int = BYTES_PER_VALUE) -> int:
+    """The size of ``draws`` draws of ``sites`` (see ``result_values``)."""
+    return sum(result_values(sites).values()) * draws * bytes_per_value
+
+
 def check_result_size(sites, draws: int, source: str) -> None:
     """E231, before sampling, when ``draws`` draws of ``sites`` would not fit the budget (``source``: the model text)."""
     from probdsl.errors import Diagnostic, ModelError
 
     per_draw = result_values(sites)
-    total = sum(per_draw.values()) * draws * BYTES_PER_VALUE
+    total = result_bytes(sites, draws)
     limit = memory_budget()
     if total > limit:
         largest = max(sites, key=lambda site: per_draw.get(site.name, -1))

@@ -104,11 +104,12 @@ def fit_vi(model: ModelLike, config: ViConfig):
         if index + 1 < len(names):
             say(f"escalating to the {names[index + 1]} guide")
     chosen = next((f for f in fits if f.importance.usable), min(fits, key=lambda f: f.importance.pareto_k))
-    return _result(model, config, seed, chosen, fits, start, search.gradients if search else 0)
+    return _result(model, config, seed, chosen, fits, search)
 
 
-def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits: list[_Fitted], start,
-            laplace_gradients: int):
+def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits: list[_Fitted], search):
+    """``search``: the Laplace search (None without ``config.laplace``), whose gradients count even
+    when it found no mode."""
     import jax
 
     weights = chosen.importance
@@ -116,11 +117,12 @@ def _result(model: ModelLike, config: ViConfig, seed: int, chosen: _Fitted, fits
     rng = np.random.default_rng(seed)
     index = psis.resample(rng, weights.log_weights, total) if weights.usable else np.arange(total)
     optimized = chosen.optimized
+    laplace_gradients = search.gradients if search is not None else 0
     record = {
         **dataclasses.asdict(config), "method": "vi", "seed": seed, "guide_used": chosen.guide_name,
         "pareto_k": weights.pareto_k, "importance_ess": weights.ess, "elbo": weights.elbo,
         "steps": optimized.steps, "stopped": optimized.stopped, "skipped_steps": optimized.skipped,
-        "start": "laplace" if start is not None else "uniform",
+        "start": "laplace" if search is not None and search.mode is not None else "uniform",
         "laplace_gradients": laplace_gradients,
         "gradients": sum(f.optimized.gradients for f in fits) + laplace_gradients,
         "fit_seconds": sum(f.seconds for f in fits),

@@ -6,10 +6,10 @@ iterate from the L-BFGS inverse-Hessian estimate and keeps the one with the
 highest ELBO (estimated from ``elbo_draws`` draws).  L-BFGS stops on Stan's relative
 tolerance, not BlackJAX's default 1e-5: with a log density in the thousands that
 stops on the ridge of a raw-scale regression, where every Gaussian of the path is
-far too narrow along the ridge (1 to 30 sd off on posteriordb regressions).  The paths' draws are pooled
-and importance-resampled with Pareto-smoothed weights, which also gives k̂.  The
-resampled draws are the result, or the initial points of NUTS chains
-(``--init pathfinder``).
+far too narrow along the ridge (1 to 30 sd off on posteriordb regressions).  The
+paths' draws are pooled and importance-resampled with Pareto-smoothed weights,
+which also gives k̂.  The resampled draws are the result, or the initial points of
+NUTS chains (``--init pathfinder``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class PathfinderConfig:
     max_iterations: int = 200   # L-BFGS iterations per path (Stan: 1000; most models stop far sooner)
     history: int = 6            # L-BFGS history size (Stan's default is 5)
     elbo_draws: int = 25        # draws per ELBO estimate along the path (Stan's default)
-    relative_tolerance: float = 1e4 * 2.2e-16  # L-BFGS stops when the relative change of the log density falls below (Stan's tol_rel_obj)
+    relative_tolerance: float = 1e4 * 2.2e-16  # L-BFGS: least relative change of the log density (Stan's)
     seed: int | None = None
     x64: bool = False
     progress: bool = True
