@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
 from probdsl.backends import METHODS
 from probdsl.backends.devices import configure_host_devices
 from probdsl.compiled import BoundModel, CompiledModel, compile_source
-from probdsl.errors import DiagnosticBag, ModelError, ProbdslError, UsageError
+from probdsl.errors import Diagnostic, DiagnosticBag, ModelError, ProbdslError, Span, SyntaxErrorPdl, UsageError
 from probdsl.sema.budget import check_result_size
 from probdsl.syntax.formula import expand as expand_formulas
 from probdsl.syntax.parser import parse
@@ -28,26 +29,40 @@ def compile(path_or_source: str | Path) -> CompiledModel:  # noqa: A001 - the na
 
 def compile_file(path: str | Path) -> CompiledModel:
     path = Path(path)
+    return compile_source(read_model(path), str(path))
+
+
+def read_model(path: Path) -> str:
+    """The text of a model file; a byte that is not UTF-8 is a syntax error (E001) at its line and column."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such model file") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as error:
+    except (IsADirectoryError, PermissionError) as error:
         raise ProbdslError(f"{path}: cannot read the model file ({error.__class__.__name__})") from None
-    return compile_source(text, str(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        shown = data.decode("utf-8", errors="replace")
+        before = data[:error.start].decode("utf-8").splitlines(keepends=True) or [""]
+        line, column = (len(before) + 1, 1) if before[-1].endswith(("\n", "\r")) else (len(before), len(before[-1]) + 1)
+        span = Span(str(path), line, column, line, column + 1)
+        diagnostic = Diagnostic("E001", f"{path} is not UTF-8 text: line {line} has the byte "
+                                f"0x{data[error.start]:02x} ({error.reason})", span, label="not UTF-8",
+                                hint="save the file as UTF-8")
+        raise SyntaxErrorPdl(diagnostic, {str(path): shown}) from None
 
 
 def format_file(path: str | Path) -> str:
     """The canonical layout of a model file (``probdsl fmt``)."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    return format_program(parse(text, str(path)))
+    return format_program(parse(read_model(path), str(path)))
 
 
 def expand_file(path: str | Path) -> str:
     """The model with every ``lm(...)`` formula expanded, as model text (``probdsl expand``)."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = read_model(path)
     bag = DiagnosticBag()
     program = expand_formulas(parse(text, str(path)), bag)
     bag.raise_if_any(ModelError, {str(path): text})

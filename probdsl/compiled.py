@@ -10,12 +10,13 @@ data against it (sizes, types, constraints, supports) and returns a
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from numpyro.primitives import Messenger
@@ -32,10 +33,11 @@ from probdsl.model_interface import (
     DATA, DETERMINISTIC, GENERATED, OBSERVED, PARAM, TRANSFORMED_DATA, SiteInfo,
 )
 from probdsl.sema.check import Checked, check, declared_type
+from probdsl.sema.graph import depth_first
 from probdsl.sema.resolve import PRIOR, Resolved, resolve
 from probdsl.sema.rows import RowPlan, plan_rows
 from probdsl.sema.types import INT, SCALAR, Size, Type
-from probdsl.stdlib import distributions, ode
+from probdsl.stdlib import distributions, levels as model_levels, ode
 from probdsl.syntax import ast, printer
 from probdsl.syntax.formula import expand as expand_formulas
 from probdsl.syntax.parser import parse
@@ -88,8 +90,11 @@ class CompiledModel:
         raw = load_data(data)
         observed = frozenset(t.lhs.name for t in self.resolved.terms
                              if t.kind == "observed" and isinstance(t.lhs, ast.Variable))
-        bound = bind(self.data_decls(), raw, sizes, levels, observed if predicting else frozenset(),
-                     missing.imputable(self.resolved))
+        try:
+            bound = bind(self.data_decls(), raw, sizes, levels, observed if predicting else frozenset(),
+                         missing.imputable(self.resolved))
+        except DataError as error:  # errors at a declaration show the model's line
+            raise DataError(error.diagnostics, {**error.sources, self.file: self.source}) from None
         bag = DiagnosticBag()
         checked = check(self.resolved, bag, dict(bound.values), bound.size_origin, _evaluate_transformed_data,
                         bound.sizes)
@@ -186,6 +191,8 @@ class BoundModel:
     def __post_init__(self):
         self.name = self.compiled.name
         self.source = self.compiled.source
+        self.level = model_levels.FINE  # which argument of each `fine_coarse` the model evaluates
+        self.replacements: dict[str, Callable[[dict], Any]] = {}  # see with_replacements
         self.numpyro_model = build_model(self.checked)
         self.data = self._model_data()
         self.sites, self.coords = self._sites()
@@ -209,6 +216,46 @@ class BoundModel:
     def solves_odes(self) -> bool:
         """Whether the model calls an ODE solver (its chains then run vectorized, not under ``pmap``)."""
         return any(isinstance(n, ast.Call) and ode.lookup(n.name) for n in ast.walk(self.checked.resolved.program))
+
+    # -- levels and replacements (two-level MCMC) ----------------------------------
+    @property
+    def has_coarse_level(self) -> bool:
+        """Whether the program calls ``fine_coarse`` (in a definition, a statement or a function)."""
+        return model_levels.calls_in(self.checked.resolved.program)
+
+    def at_level(self, level: str) -> "BoundModel":
+        """This model (same data, sites and coords) with ``numpyro_model`` evaluating ``level``'s argument
+        of each ``fine_coarse(fine, coarse)``; ``"fine"`` is the model itself."""
+        if model_levels.check_level(level) == self.level:
+            return self
+        other = copy.copy(self)
+        other.level, other.numpyro_model = level, build_model(self.checked, level, self.replacements)
+        return other
+
+    def with_replacements(self, replace: dict[str, Callable[[dict], Any]]) -> "BoundModel":
+        """This model with each deterministic definition ``name`` in ``replace`` computed as
+        ``replace[name](env)`` (``env``: the values computed so far, parameters and data, by name) instead of
+        from its expression, which is not evaluated. Other names: ValueError."""
+        other = copy.copy(self)
+        other.replacements, other.numpyro_model = dict(replace), build_model(self.checked, self.level, replace)
+        return other
+
+    def ode_definitions(self) -> list[str]:
+        """The derived quantities feeding the density whose definition calls an ODE solver, in model order
+        (what a neural coarse level emulates by default)."""
+        names = self.checked.resolved.names
+        return [n for n in self.checked.resolved.order if names[n].role == DETERMINISTIC and any(
+            isinstance(node, ast.Call) and ode.lookup(node.name) for node in ast.walk(names[n].node))]
+
+    def param_inputs(self, name: str) -> list[str]:
+        """The parameters the definition ``name`` depends on, directly or through other definitions, in model
+        order."""
+        names = self.checked.resolved.names
+        if name not in names or names[name].kind != "derived":
+            raise ValueError(f"`{name}` is not a definition of the model")
+        through = {n: info.deps & names.keys() if info.kind == "derived" else set() for n, info in names.items()}
+        reached = set(depth_first([name], through)[0])
+        return [n for n in self.checked.resolved.order if n in reached and names[n].role == PARAM]
 
     # -- metadata -------------------------------------------------------------
     def _sites(self) -> tuple[list[SiteInfo], dict[str, list]]:

@@ -51,3 +51,16 @@ def test_observed_values_outside_the_support(source, data, expected):
     for line in expected:
         assert line in text
     assert "^^^" in text
+
+
+def test_values_from_a_dict_are_reported_at_their_declaration():
+    model = probdsl.compile("data int K;\ndata simplex[K] w;\ndata vector<lower=0>[K] v;")
+    with pytest.raises(probdsl.DataError) as info:
+        model.bind({"K": 2, "w": [0.3, 0.3], "v": [-1, 2]})
+    assert str(info.value) == (
+        "<string>:2:1: error[E309]: `w` in <dict> is not a valid simplex: its elements sum to 0.6, not 1\n"
+        " 2 | data simplex[K] w;\n"
+        "   | ^^^^^^^^^^^^^^^^^^ declared here\n"
+        "<string>:3:1: error[E308]: `v[1]` in <dict>: -1 is below the lower bound 0 of `v`\n"
+        " 3 | data vector<lower=0>[K] v;\n"
+        "   | ^^^^^^^^^^^^^^^^^^^^^^^^^^ declared here")

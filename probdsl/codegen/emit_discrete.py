@@ -20,7 +20,7 @@ def sum_out(em, plan: DiscretePlan) -> list[str]:
              "", f"def _{plan.name}_statements(_state):  # log density of the statements using it, per element",
              f"    {z} = jnp.full({shape}, _lower + _state, dtype=jnp.int32)"]
     lines += _derived(em, plan, "    ")
-    lines.append("    _total = 0.0")
+    lines.append(f"    _total = jnp.zeros({shape})")
     for term in plan.terms:
         lines += [f"    _total = _total + by_element({_log_density(em, term)}, {n})"]
     lines += ["    return _total", "",

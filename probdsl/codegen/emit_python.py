@@ -25,8 +25,8 @@ from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANS
 from probdsl.sema.check import Checked
 from probdsl.sema.resolve import FACTOR, OBSERVED, _dist_base, lag_of, recurrence_lags
 from probdsl.sema.types import MATRIX, ROW_VECTOR, VECTOR
-from probdsl.stdlib import distributions, functions, ode
-from probdsl.syntax import ast
+from probdsl.stdlib import distributions, functions, levels, ode
+from probdsl.syntax import ast, printer
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TAKEN = {"jax", "jnp", "jsp", "jsl", "numpyro", "dist", "constraints", "biject_to", "AffineTransform",
@@ -77,6 +77,8 @@ class Emitter:
     # ---- program --------------------------------------------------------------
     def program(self, file: str) -> str:
         body = ["def model(data, predict=False, from_prior=False):"]
+        if levels.calls_in(self.r.program):
+            body.insert(0, "# the model's fine level: each fine_coarse(fine, coarse) is its first argument")
         for name, info in self.r.names.items():
             if info.role == DATA:
                 body.append(f"    {self.names[name]} = data[{name!r}]")
@@ -310,11 +312,20 @@ class Emitter:
                 args.append(f"jnp.sum(jnp.asarray({value}), axis=-1)")
             if implicit == "dim":
                 args.append(str(variate_type.dims[-1].value) if variate_type.dims[-1].value is not None
-                            else self.size_label(variate_type.dims[-1]))
+                            else self.size_label(variate_type.dims[-1], value))
         return spec.render(args)
 
-    def size_label(self, size) -> str:
-        return self.identifier(size.name) if size.name and _IDENTIFIER.match(size.name) else "None"
+    def size_label(self, size, value: str | None = None) -> str:
+        """Code of a symbolic size: its name, the declared size it is written as (`(N)`, `N + K`), else the
+        last axis of ``value``."""
+        if size.name and _IDENTIFIER.match(size.name):
+            return self.identifier(size.name)
+        declared = (s for n in ast.walk(self.r.program) if isinstance(n, ast.TypeSpec)
+                    for s in (*n.sizes, *n.array_sizes))
+        written = next((s for s in declared if printer.expr(s) == size.name), None)
+        if written is not None:
+            return self.size(written)
+        return f"jnp.shape({value})[-1]" if value else "None"
 
     # ---- likelihood -----------------------------------------------------------
     def observe(self, term) -> list[str]:
@@ -337,8 +348,9 @@ class Emitter:
             "if _batch and _batch[0]:  # (no plate over zero rows)",
             f"    with numpyro.plate({term.site + '__rows'!r}, _batch[0], dim=-len(_batch)):",
             f"        numpyro.sample({term.site!r}, _d, obs=None if predict else _value{offset})",
-            "else:",
-            f"    numpyro.sample({term.site!r}, _d, obs=None if predict else _value{offset})",
+            "else:  # a scalar, or no rows (masked: NumPyro's transformed distributions fail on empty arrays)",
+            f"    numpyro.sample({term.site!r}, _d if jnp.size(_value) else _d.mask(False), "
+            f"obs=None if predict else _value{offset})",
         ]
 
     def factor(self, term) -> str:
@@ -433,6 +445,10 @@ class Emitter:
         return text
 
     def _Call(self, e):
+        if e.name == levels.NAME:  # the program is the model's fine level
+            arg = levels.chosen(e, levels.FINE)
+            code = self.expr(arg)
+            return code if self.type_of(e).base == self.type_of(arg).base else f"jnp.asarray({code}, dtype=float)"
         if e.name in self.r.functions or ode.lookup(e.name):
             return userfun.emit_call(self, e)
         spec = functions.lookup(e.name)

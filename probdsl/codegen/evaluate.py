@@ -16,7 +16,7 @@ from probdsl.sema.check import Checked
 from probdsl.sema.resolve import NameInfo, _dist_base, lag_of, recurrence_lags
 from probdsl.sema.types import MATRIX, ROW_VECTOR, VECTOR
 from probdsl.codegen import userfun
-from probdsl.stdlib import distributions, functions, ode
+from probdsl.stdlib import distributions, functions, levels, ode
 from probdsl.syntax import ast
 
 KEY = "__key__"  # environment entry holding the PRNG key for `_rng` calls
@@ -24,8 +24,9 @@ WINDOW = "__window__"  # (WINDOW, x): the last elements of x inside the scan of 
 
 
 class Evaluator:
-    def __init__(self, checked: Checked):
+    def __init__(self, checked: Checked, level: str = levels.FINE):
         self.checked = checked
+        self.level = levels.check_level(level)  # which argument of `fine_coarse` is evaluated
         self._call_numbers = rng_numbers(checked.resolved.program)
 
     def type_of(self, e):
@@ -205,6 +206,10 @@ class Evaluator:
         return x
 
     def _Call(self, e, env):
+        if e.name == levels.NAME:
+            arg = levels.chosen(e, self.level)
+            value = self.expr(arg, env)
+            return value if self.type_of(e).base == self.type_of(arg).base else jnp.asarray(value, dtype=float)
         if e.name in self.checked.resolved.functions or ode.lookup(e.name):
             return userfun.evaluate_call(self, e, env)
         args = [self.expr(a, env) for a in e.args]

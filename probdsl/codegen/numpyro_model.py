@@ -12,6 +12,7 @@ generated quantities are computed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import jax.numpy as jnp
 import numpyro
@@ -20,7 +21,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import AffineTransform, biject_to
 
 from probdsl.codegen import discrete, impute, limits
-from probdsl.codegen.evaluate import Evaluator, prng_env
+from probdsl.codegen.evaluate import KEY, Evaluator, prng_env
 from probdsl.codegen.runtime_dists import Restricted, Unconstrained
 from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
 from probdsl.sema.check import Checked
@@ -61,12 +62,25 @@ def is_dynamic(checked: Checked, decl: ast.Declaration) -> bool:
     return False
 
 
+Replacements = dict[str, Callable[[dict], Any]]
+
+
 class ModelBuilder:
-    def __init__(self, checked: Checked):
+    """``level``: which argument of each ``fine_coarse`` call is evaluated; ``replace``: deterministic
+    definitions computed as ``replace[name](env)`` (``env``: the values computed so far, by name) instead of
+    from their expressions."""
+
+    def __init__(self, checked: Checked, level: str = "fine", replace: Replacements | None = None):
         self.checked = checked
-        self.ev = Evaluator(checked)
+        self.ev = Evaluator(checked, level)
         self.resolved = checked.resolved
         self.priors = self.resolved.priors()
+        self.replace = dict(replace or {})
+        summed = {n for plan in checked.discrete.values() for n in plan.derived}  # computed per discrete value
+        names = self.resolved.names
+        bad = sorted(n for n in self.replace if n in summed or n not in names or names[n].role != DETERMINISTIC)
+        if bad:
+            raise ValueError(f"only deterministic definitions can be replaced, not {', '.join(bad)}")
 
     # -- the model ---------------------------------------------------------------
     def model(self, data, predict: bool = False, from_prior: bool = False):
@@ -88,7 +102,7 @@ class ModelBuilder:
             elif info.role == PARAM:
                 env[name] = self.sample_param(info, env, predict)
             elif info.role == DETERMINISTIC:
-                env[name] = numpyro.deterministic(name, self.ev.define(info, env))
+                env[name] = numpyro.deterministic(name, self.deterministic(info, env))
         summed_terms = set()
         for plan in plans.values():
             summed_terms |= {id(t) for t in plan.terms}
@@ -103,6 +117,11 @@ class ModelBuilder:
                 self.observe(term, env, predict)
             elif term.kind == FACTOR:
                 numpyro.factor(term.site, self.factor_value(term, env))
+
+    def deterministic(self, info, env):
+        if info.name in self.replace:
+            return jnp.asarray(self.replace[info.name]({k: v for k, v in env.items() if k != KEY}))
+        return self.ev.define(info, env)
 
     # -- parameters --------------------------------------------------------------
     def support_of(self, decl: ast.Declaration, env):
@@ -183,6 +202,7 @@ class ModelBuilder:
         if batch and batch[0]:  # (no plate over zero rows)
             with numpyro.plate(term.site + "__rows", batch[0], dim=-len(batch)):
                 return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
+        d = d if value.size else d.mask(False)  # no rows: NumPyro's transformed distributions fail on empty arrays
         return numpyro.sample(term.site, d, obs=None if predict else value - spec.offset)
 
     def factor_value(self, term: DensityTerm, env):
@@ -225,6 +245,6 @@ def _same_bound(declared, own) -> bool:
     return own is not None and ast.literal_value(declared) == own
 
 
-def build(checked: Checked):
-    """The NumPyro model function ``model(data, predict=False)`` of a checked program."""
-    return ModelBuilder(checked).model
+def build(checked: Checked, level: str = "fine", replace: Replacements | None = None):
+    """The NumPyro model function ``model(data, predict=False)`` of a checked program (see ``ModelBuilder``)."""
+    return ModelBuilder(checked, level, replace).model

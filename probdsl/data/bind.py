@@ -144,6 +144,10 @@ class _Binder:
     # ------------------------------------------------------------------ helpers
 
     def _error(self, code: str, d: DataDecl, message: str, span: Span | None, label: str = "", notes=(), hint=None):
+        """A value without a place (from a dict or a DataFrame) is reported at its declaration."""
+        if span is None or span == d.span:
+            self.bag.error(code, message, d.span, label="declared here", notes=notes, hint=hint)
+            return
         self.bag.error(code, message, span, label=label,
                        notes=(*notes, f"declared as `{decl_text(d)}` at {d.span}"), hint=hint)
 

@@ -22,7 +22,7 @@ from probdsl.sema import types as T
 from probdsl.sema.limits import check_limits
 from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, Resolved, _dist_base, lag_of
 from probdsl.sema.types import INT, MATRIX, REAL, ROW_VECTOR, SCALAR, VECTOR, Size, Type, sizes_conflict
-from probdsl.stdlib import distributions, functions, ode
+from probdsl.stdlib import distributions, functions, levels, ode
 from probdsl.syntax import ast, printer
 
 INT_MAX = 2**31 - 1  # integers are 32-bit, as in Stan (and in JAX without x64)
@@ -736,6 +736,8 @@ class Checker:
         if e.name in self.r.functions or ode.lookup(e.name):
             from probdsl.sema.calls import check_call
             return check_call(self, e, scope)
+        if e.name == levels.NAME:
+            return self.fine_coarse(e, scope)
         arg_types = [self.expr(a, scope) for a in e.args]
         spec = functions.lookup(e.name)
         if spec is not None:
@@ -775,6 +777,23 @@ class Checker:
             raise _Skip
         self.check_distribution(base, e.args[1:], arg_types[1:], e.span, arg_types[0], e.args[0])
         return T.REAL_T
+
+    def fine_coarse(self, e: ast.Call, scope) -> Type:
+        """``fine_coarse(fine, coarse)``: two arguments of one shape; an int and a real give a real."""
+        if e.conditioned:
+            self.bag.error("E170", f"`|` is only used with density functions (`normal_lpdf(y | mu, sigma)`)", e.span)
+        if len(e.args) != 2:
+            self.bag.error("E225", f"`{levels.NAME}` takes two arguments, the fine and the coarse value; "
+                           f"{len(e.args)} given", e.span, notes=(f"signature: {levels.SIGNATURE}",))
+            raise _Skip
+        a, b = (self.expr(arg, scope) for arg in e.args)
+        if a.kind != b.kind or a.rank != b.rank or any(sizes_conflict(x, y) for x, y in zip(a.dims, b.dims)):
+            self.bag.error("E225", f"the fine and the coarse value of `{levels.NAME}` differ: `{a}` and `{b}`",
+                           e.span, hint="both arguments compute the same quantity: give them one type and size")
+            raise _Skip
+        dims = tuple(x if x.value is not None or y.value is None else y for x, y in zip(a.dims, b.dims))
+        n = len(a.array_dims)
+        return Type(a.base if a.base == b.base else REAL, a.kind, dims[:n], dims[n:])
 
 
 def _arg_kind_problem(kind: str, t: Type) -> str | None:

@@ -22,7 +22,7 @@ from probdsl.errors import DiagnosticBag, Span
 from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
 from probdsl.sema import userfun
 from probdsl.sema.graph import depth_first
-from probdsl.stdlib import distributions, functions, ode
+from probdsl.stdlib import distributions, functions, levels, ode
 from probdsl.syntax import ast, printer
 
 RESERVED = {"target", "in", "for", "data", "param", "factor", "array"}
@@ -404,7 +404,8 @@ def _check_unknown(program, names, terms, bag, user_functions) -> None:
 
 def _check_callee(call: ast.Call, bag, user_functions) -> None:
     name = call.name
-    if functions.lookup(name) is not None or name in user_functions or ode.lookup(name) is not None:
+    if functions.lookup(name) is not None or name in user_functions or ode.lookup(name) is not None or \
+            name == levels.NAME:
         return
     base = _dist_base(name)
     if base is not None and distributions.lookup(base) is not None:

@@ -29,7 +29,7 @@ from probdsl.model_interface import DATA, DETERMINISTIC, PARAM, TRANSFORMED_DATA
 from probdsl.sema.check import Checked
 from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, _dist_base, free_variables
 from probdsl.sema.types import Size, Type
-from probdsl.stdlib import distributions, functions, ode
+from probdsl.stdlib import distributions, functions, levels, ode
 from probdsl.syntax import ast, printer
 
 #: Constant fills whose size arguments (from this position on) may be the row count: `rep_vector(mu, N)`.
@@ -350,7 +350,7 @@ class _Rows:
             return self.mixing(e)
         if not self.leading(self.type(e)):
             return self.reduction(e, "reduces over")
-        if e.name in functions.ELEMENTWISE:
+        if e.name in functions.ELEMENTWISE or e.name == levels.NAME:
             return self.aligned(list(e.args))
         if e.name in RESHAPES and self.type(e.args[0]).rank == 1:
             return False

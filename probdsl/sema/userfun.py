@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from probdsl.errors import DiagnosticBag
 from probdsl.sema.graph import depth_first
-from probdsl.stdlib import distributions, functions, ode
+from probdsl.stdlib import distributions, functions, levels, ode
 from probdsl.syntax import ast
 
 
@@ -69,7 +69,8 @@ def model_part(program: ast.Program) -> ast.Program:
 
 def _define(node: ast.FunctionDef, table: dict[str, UserFunction], bag: DiagnosticBag) -> None:
     name = node.name
-    if functions.lookup(name) or ode.lookup(name) or distributions.lookup(name) or _density_name(name):
+    if functions.lookup(name) or ode.lookup(name) or name == levels.NAME or distributions.lookup(name) or \
+            _density_name(name):
         bag.error("E211", f"`{name}` is the name of a built-in function or distribution", node.name_span,
                   hint="give the function another name")
         return
