@@ -86,6 +86,9 @@ def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, p
         jax.config.update("jax_enable_x64", True)
     if not prior and method == "nuts":
         configure_host_devices(chains)  # parallel chains, unless JAX is already initialised
+    surrogate = options.get("surrogate")
+    if method == "twolevel" and isinstance(surrogate, (str, Path)) and str(surrogate).endswith(".pdl"):
+        options["surrogate"] = compile_file(surrogate).bind(data)  # a coarse model file, on the same data
     return fit_bound(model.bind(data), method, prior=prior, chains=chains, x64=x64, **options)
 
 
@@ -95,7 +98,9 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
               dense_mass: bool = False, integrator: str = "splitting", thin: int = 10,
               step_size: float | None = None, friction: float | None = None, batch_size: int | None = None,
               control_variates: bool = True, guide: str = "meanfield", max_steps: int = 10000,
-              learning_rate: float = 0.02, particles: int = 1, paths: int = 4):
+              learning_rate: float = 0.02, particles: int = 1, paths: int = 4, mode: str = "da",
+              surrogate=None, base: str = "nuts", subchain: int = 5, error_model: bool = True,
+              fine_warmup: int = 100, emulate: list[str] | None = None, training: int = 500):
     """Fit a model bound to its data with ``method``; ``draws`` is per chain.
 
     ``prior=True`` simulates the prior and prior predictive instead.
@@ -105,6 +110,9 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
     ``friction``, ``batch_size``, ``control_variates``; ``warmup`` counts its burn-in steps.
     vi: ``guide`` (meanfield, lowrank, fullrank, flow or auto), ``max_steps``, ``learning_rate``,
     ``particles``.  pathfinder: ``paths``.
+    twolevel: ``mode`` (da or estimator), ``surrogate`` (coarse, neural, or a bound model with the same
+    parameters), ``base`` (nuts, rwm or pcn), ``subchain``, ``error_model``, ``fine_warmup``; neural:
+    ``emulate`` (the definitions to emulate), ``training`` (fine solves to train on).
     """
     check_result_size(bound.sites, chains * draws, bound.source)
     if prior:
@@ -128,6 +136,14 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
 
         return fit_pathfinder(bound, PathfinderConfig(paths=paths, chains=chains, draws=draws, seed=seed, x64=x64,
                                                       progress=progress))
+    if method == "twolevel":
+        from probdsl.backends.twolevel import TwoLevelConfig, coarse_level, fit_twolevel
+
+        coarse, description = coarse_level(bound, surrogate, emulate=emulate, training=training,
+                                           seed=0 if seed is None else seed, progress=progress)
+        return fit_twolevel(bound, coarse, TwoLevelConfig(
+            mode=mode, base=base, subchain=subchain, error_model=error_model, chains=chains, warmup=warmup,
+            fine_warmup=fine_warmup, draws=draws, seed=seed, x64=x64, progress=progress), description)
     from probdsl.backends.nuts import NutsConfig, fit_nuts
 
     config = NutsConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, adapt_delta=adapt_delta,

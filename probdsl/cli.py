@@ -87,7 +87,7 @@ def _root(
 def fit(
     model: ModelArg,
     data: DataArgs = None,
-    method: Annotated[str, typer.Option("--method", help="Inference method: nuts; sghmc (stochastic gradients on minibatches of rows); vi (variational inference); pathfinder.")] = "nuts",
+    method: Annotated[str, typer.Option("--method", help="Inference method: nuts; sghmc (stochastic gradients on minibatches of rows); vi (variational inference); pathfinder; twolevel (a cheap coarse level screens proposals, the model corrects them).")] = "nuts",
     chains: Annotated[int, typer.Option("--chains", min=1, help="Number of chains.")] = 4,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warmup (adaptation) iterations per chain; sghmc: burn-in steps after tuning.")] = 1000,
     draws: Annotated[int, typer.Option("--draws", min=1, help="Draws kept per chain.")] = 1000,
@@ -110,6 +110,14 @@ def fit(
     learning_rate: Annotated[float, typer.Option("--learning-rate", help="vi: initial Adam learning rate (divided by 10 at the first plateau).")] = 0.02,
     particles: Annotated[int, typer.Option("--particles", min=1, help="vi: draws from the guide per ELBO gradient.")] = 1,
     paths: Annotated[int, typer.Option("--paths", min=1, help="pathfinder: independent L-BFGS paths.")] = 4,
+    mode: Annotated[str, typer.Option("--mode", help="twolevel: da (delayed acceptance, exact) or estimator (two-level estimator of posterior means).")] = "da",
+    surrogate: Annotated[Optional[str], typer.Option("--surrogate", help="twolevel: the coarse level: coarse (the model's fine_coarse calls), neural, or a .pdl file with the same parameters.")] = None,
+    base: Annotated[str, typer.Option("--base", help="twolevel: the base chains on the coarse level: nuts, rwm or pcn.")] = "nuts",
+    subchain: Annotated[int, typer.Option("--subchain", min=1, help="twolevel: coarse steps per fine solve.")] = 5,
+    error_model: Annotated[bool, typer.Option("--error-model/--no-error-model", help="twolevel da: correct the coarse level's bias, adapted during the fine warmup.")] = True,
+    fine_warmup: Annotated[int, typer.Option("--fine-warmup", min=0, help="twolevel da: fine iterations before the kept draws.")] = 100,
+    emulate: Annotated[Optional[list[str]], typer.Option("--emulate", help="twolevel neural: a definition the network computes (repeat for several; default: each ODE solution).")] = None,
+    training: Annotated[int, typer.Option("--training", min=20, help="twolevel neural: fine solves to train the network on.")] = 500,
     out: OutOpt = None,
     quiet: QuietOpt = False,
     no_cache: NoCacheOpt = False,
@@ -128,13 +136,16 @@ def fit(
     from probdsl.sema import budget
 
     bound = api.compile_file(model).bind(list(data or []))
+    if surrogate is not None and surrogate.endswith(".pdl"):  # a coarse model file, bound to the same data
+        surrogate = api.compile_file(Path(surrogate)).bind(list(data or []))
     check_writable(out, needed_bytes=budget.result_bytes(bound.sites, chains * draws, 8 if x64 else 4))
     idata = interrupts.run_interruptibly(lambda: api.fit_bound(
         bound, method, prior=prior, chains=chains, warmup=warmup, draws=draws, seed=seed, x64=x64,
         progress=not quiet, adapt_delta=adapt_delta, max_treedepth=max_treedepth, init=init_value,
         dense_mass=dense_mass, integrator=integrator, thin=thin, step_size=step_size, friction=friction,
         batch_size=batch_size, control_variates=control_variates, guide=guide, max_steps=max_steps,
-        learning_rate=learning_rate, particles=particles, paths=paths))
+        learning_rate=learning_rate, particles=particles, paths=paths, mode=mode, surrogate=surrogate, base=base,
+        subchain=subchain, error_model=error_model, fine_warmup=fine_warmup, emulate=emulate, training=training))
     write_netcdf_atomic(idata, out)
     warnings = _report(idata)
     if not quiet:
@@ -279,13 +290,15 @@ def main() -> None:
 
 def _report(idata) -> list[str]:
     """Print the summary table (stdout) and warnings (stderr); return the warnings."""
-    from probdsl.results.summary import approximation_verdict, diagnose, render_summary, summarize
+    from probdsl.results.summary import approximation_verdict, diagnose, render_summary, summarize, twolevel_report
 
     table = summarize(idata)
     typer.echo(render_summary(table))
     verdict = approximation_verdict(idata)
     if verdict:
         typer.echo(verdict, err=True)
+    for line in twolevel_report(idata):
+        typer.echo(line, err=True)
     warnings = diagnose(idata, summary=table)
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -18,6 +18,7 @@ MAX_NAMES = 10
 NOISE_RATIO_WARNING = 0.5  # see probdsl/backends/sg/integrators.py, Integrator.noise_ratio
 SUMMARY_GROUPS = ("predictions", "posterior", "prior", "posterior_predictive")
 APPROXIMATIONS = ("vi", "pathfinder")  # methods whose draws are independent draws of an approximation
+LOW_STAGE2_ACCEPTANCE = 0.1
 
 
 def summarize(idata, var_names: list[str] | None = None) -> pd.DataFrame:
@@ -67,7 +68,7 @@ def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | No
                        f"effective sample size below {ESS_PER_CHAIN * n_chains} ({ESS_PER_CHAIN} per chain; "
                        "estimates are unreliable; draw more)"),
     ]
-    return [w for w in found if w] + _failed_chains(idata.posterior)
+    return [w for w in found if w] + _twolevel_warnings(config) + _failed_chains(idata.posterior)
 
 
 def approximation_verdict(idata) -> str | None:
@@ -82,6 +83,42 @@ def approximation_verdict(idata) -> str | None:
     draws = "draws PSIS-resampled" if config["draws_from"] == "psis_resampled" else "draws straight from q"
     return (f"{name}: {verdict(config['pareto_k'])}; importance ESS {config['importance_ess']:.0f} "
             f"of {config['chains'] * config['draws']}; ELBO {config['elbo']:.6g}; {draws}")
+
+
+def twolevel_report(idata) -> list[str]:
+    """For a two-level result: its cost accounting, and the two-level estimate when there is one."""
+    config = recorded_config(idata)
+    if config.get("method") != "twolevel":
+        return []
+    surrogate = {"coarse": "the model's coarse level", "file": f"`{config.get('surrogate_file')}`",
+                 "neural": f"a network emulating {', '.join(config.get('emulated', []))} (validation error "
+                           f"{config.get('validation_error', float('nan')):.3g}, {config.get('training_solves')} "
+                           "training solves)"}[config["surrogate"]]
+    lines = [f"twolevel {config['mode']}: coarse level {surrogate}; base chains {config['base']}, "
+             f"{config['subchain']} coarse steps per fine solve",
+             f"fine solves {config['fine_solves']:,} ({config['fine_solves_sampling']:,} while sampling); "
+             f"coarse evaluations {config['coarse_evaluations']:,}; stage-two acceptance "
+             f"{config['stage2_acceptance']:.2f}; subchain acceptance {config['subchain_acceptance']:.2f}; "
+             f"min ESS {config['min_ess_bulk']:.0f}, {config['ess_per_fine_solve']:.3g} per fine solve"]
+    if "twolevel_estimate" in idata.groups():
+        estimate = idata.twolevel_estimate
+        lines.append("two-level estimate of the posterior means (level 0 + correction):")
+        for i, name in enumerate(estimate["quantity"].values):
+            lines.append(f"  {name:>12} {float(estimate['mean'][i]):.4g} ± {float(estimate['standard_error'][i]):.2g} "
+                         f"(level 0 {float(estimate['level0_mean'][i]):.4g}, correction "
+                         f"{float(estimate['correction'][i]):+.3g})")
+    return lines
+
+
+def _twolevel_warnings(config: dict) -> list[str]:
+    if config.get("method") != "twolevel":
+        return []
+    found = []
+    if config["stage2_acceptance"] < LOW_STAGE2_ACCEPTANCE:
+        found.append(f"stage-two acceptance {config['stage2_acceptance']:.2f}: the coarse level disagrees with the "
+                     "model; the draws are exact but few are new: use a better surrogate"
+                     + (" or keep the error model on" if not config["error_model"] and config["mode"] == "da" else ""))
+    return found
 
 
 def _approximation_warnings(config: dict) -> list[str]:
