@@ -143,7 +143,7 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
                                            seed=0 if seed is None else seed, progress=progress)
         return fit_twolevel(bound, coarse, TwoLevelConfig(
             mode=mode, base=base, subchain=subchain, error_model=error_model, chains=chains, warmup=warmup,
-            fine_warmup=fine_warmup, draws=draws, seed=seed, x64=x64, progress=progress), description)
+            fine_warmup=fine_warmup, draws=draws, init=init, seed=seed, x64=x64, progress=progress), description)
     from probdsl.backends.nuts import NutsConfig, fit_nuts
 
     config = NutsConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, adapt_delta=adapt_delta,

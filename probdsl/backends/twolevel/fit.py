@@ -35,6 +35,7 @@ class TwoLevelConfig:
     warmup: int = 1000           # base-chain tuning steps on the coarse level
     fine_warmup: int = 100       # da: fine iterations before the kept draws (the error model adapts there)
     draws: int = 1000            # per chain: fine iterations kept (da) or correction steps (estimator)
+    init: str | None = None      # None: uniform on (-2, 2) unconstrained; "pathfinder": Pathfinder draws on the coarse level
     seed: int | None = None
     x64: bool = False
     progress: bool = True
@@ -67,7 +68,9 @@ def fit_twolevel(model: ModelLike, coarse: ModelLike, config: TwoLevelConfig, su
     init_key, warm_key, run_key, result_key = jax.random.split(key, 4)
     seconds = {}
     started = time.perf_counter()
-    starts, init_solves = _initial_positions(levels, model, init_key, config.chains)
+    if config.init == "pathfinder":
+        say("initial points: Pathfinder on the coarse level")
+    starts, init_solves = _initial_positions(levels, model, init_key, config.chains, config.init == "pathfinder")
     say(f"base chains: {config.base} on the coarse level, {config.warmup} tuning steps")
     warm = jax.jit(jax.vmap(lambda k, x: kernels.warm_up(config.base, levels.coarse, k, x, config.warmup)))
     tuned = jax.block_until_ready(warm(jax.random.split(warm_key, config.chains), starts))
@@ -85,13 +88,18 @@ def _validate(config: TwoLevelConfig) -> None:
         raise option_error(f"unknown base chain `{config.base}`", f"choose one of: {', '.join(kernels.BASES)}")
     if config.subchain < 1:
         raise option_error("--subchain must be at least 1")
+    if config.init not in (None, "pathfinder"):
+        raise option_error(f"--init {config.init} is not available with --method twolevel",
+                           "leave it out (uniform initial points) or pass --init pathfinder")
 
 
-def _initial_positions(levels: Levels, model, key, chains: int):
-    """One point per chain, uniform on (-2, 2) in the unconstrained space, where both levels are
-    finite (``INIT_TRIES`` rounds at most); returns the points and the fine solves spent."""
+def _initial_positions(levels: Levels, model, key, chains: int, pathfinder: bool):
+    """One point per chain where both levels are finite (``INIT_TRIES`` rounds at most): uniform on (-2, 2)
+    in the unconstrained space, or distinct draws of multi-path Pathfinder run on the coarse level (for
+    base chains that cannot find the posterior from afar); returns the points and the fine solves spent."""
     import jax
     import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
 
     both = jax.jit(jax.vmap(lambda x: (levels.fine(x), levels.coarse(x))))
     found = np.full((chains, levels.dim), np.nan)
@@ -100,8 +108,14 @@ def _initial_positions(levels: Levels, model, key, chains: int):
         needed = np.flatnonzero(np.isnan(found[:, 0]))
         if needed.size == 0:
             break
-        candidates = np.asarray(jax.random.uniform(jax.random.fold_in(key, attempt), (chains, levels.dim),
-                                                   minval=-2.0, maxval=2.0))
+        round_key = jax.random.fold_in(key, attempt)
+        if pathfinder:
+            from probdsl.backends.vi.pathfinder import pathfinder_inits
+
+            drawn = pathfinder_inits(levels.coarse_model, chains, int(jax.random.randint(round_key, (), 0, 2**30)))
+            candidates = np.asarray(jax.vmap(lambda u: ravel_pytree(u)[0])(drawn))
+        else:
+            candidates = np.asarray(jax.random.uniform(round_key, (chains, levels.dim), minval=-2.0, maxval=2.0))
         fine, coarse = (np.asarray(v) for v in both(jnp.asarray(candidates)))
         solves += chains
         good = np.isfinite(fine) & np.isfinite(coarse)
