@@ -60,7 +60,11 @@ class Levels:
         self.flat = FlatDensity(self.fine_model)
         self.dim = self.flat.dim
         self.unravel = self.flat.unravel
-        self.corrected = _correctable_sites(self.fine_model, self.flat) if self.error_model else {}
+        self.corrected = {}
+        if self.error_model:  # sites that are normal (or lognormal) at both levels, with one shape
+            coarse_sites = _correctable_sites(self.coarse_model, self.flat)
+            self.corrected = {name: shape for name, shape in _correctable_sites(self.fine_model, self.flat).items()
+                              if coarse_sites.get(name) == shape}
 
     def fine(self, theta):
         return self.fine_model.log_density(self.unravel(theta))
@@ -113,7 +117,7 @@ def _normal_part(fn):
             return fn, transformed
         if isinstance(fn, dist.LogNormal):
             transformed = True
-        elif not isinstance(fn, (dist.ExpandedDistribution, dist.Independent, dist.MaskedDistribution)):
+        elif not isinstance(fn, (dist.ExpandedDistribution, dist.Independent)):  # (masked: missing values)
             return None, False
         fn = fn.base_dist
 
