@@ -50,7 +50,7 @@ PROBLEMS = {
     "lotka_volterra": (ROOT / "examples/twolevel/lotka_volterra.pdl", ROOT / "examples/twolevel/lynx_hare.json", None),
     "darcy": (HERE / "darcy_fine.pdl", HERE / "darcy.json", HERE / "darcy_coarse.pdl"),
 }
-METHODS = ("nuts", "rwm", "da", "estimator")
+METHODS = ("da", "estimator", "rwm", "nuts")
 
 
 def summarise(draws: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -59,7 +59,7 @@ def summarise(draws: dict[str, np.ndarray]) -> dict[str, dict]:
     out = {}
     for name, values in draws.items():
         out[name] = {"mean": float(values.mean()), "sd": float(values.std()),
-                     "ess": float(az.ess(values)), "mcse": float(az.mcse(values))}
+                     "ess": float(np.ravel(az.ess(values))[0]), "mcse": float(np.ravel(az.mcse(values))[0])}
     return out
 
 
@@ -203,6 +203,7 @@ def main() -> None:
             summary, record = fit(problem, method, args)
             rows.append(row(problem, method, summary, record, ref))
             r = rows[-1]
+            _write(args, rows)  # after every row: a long run stopped halfway keeps what it measured
             print(f"{problem:15} {method:10} fine solves {r['fine_solves']:>9,}  min ESS {r['min_ess']:8.0f}  "
                   f"solves/ESS {r['fine_solves_per_ess']:8.2f}  max |mean err| {r['max_mean_error_sd']:.3f} sd "
                   f"({r['max_mean_error_mcse']:.1f} MCSE)  {r['seconds']:7.1f} s", flush=True)
@@ -213,8 +214,12 @@ def main() -> None:
             best = min(r["fine_solves_per_ess"] for r in single)
             print(f"{problem}: da needs {best / da[0]['fine_solves_per_ess']:.1f}x fewer fine solves per effective "
                   f"sample than the best single-level sampler (target >= 5x)")
-    args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "settings": vars(args) | {
-        "out": str(args.out)}, "rows": rows}, indent=1, default=float))
+
+
+def _write(args, rows: list[dict]) -> None:
+    settings = {**vars(args), "out": str(args.out)}
+    args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "settings": settings,
+                                    "rows": rows}, indent=1, default=float))
 
 
 if __name__ == "__main__":
