@@ -86,10 +86,17 @@ def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, p
         jax.config.update("jax_enable_x64", True)
     if not prior and method == "nuts":
         configure_host_devices(chains)  # parallel chains, unless JAX is already initialised
-    surrogate = options.get("surrogate")
-    if method == "twolevel" and isinstance(surrogate, (str, Path)) and str(surrogate).endswith(".pdl"):
-        options["surrogate"] = compile_file(surrogate).bind(data)  # a coarse model file, on the same data
+    if method == "twolevel":
+        options["surrogate"] = bind_surrogate(options.get("surrogate"), data)
     return fit_bound(model.bind(data), method, prior=prior, chains=chains, x64=x64, **options)
+
+
+def bind_surrogate(surrogate, data):
+    """A two-level ``surrogate`` naming a ``.pdl`` file: that model bound to ``data`` (the fitted
+    model's); any other surrogate as given."""
+    if isinstance(surrogate, (str, Path)) and str(surrogate).endswith(".pdl"):
+        return compile_file(surrogate).bind(data)
+    return surrogate
 
 
 def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, chains: int = 4,

@@ -136,8 +136,8 @@ def fit(
     from probdsl.sema import budget
 
     bound = api.compile_file(model).bind(list(data or []))
-    if surrogate is not None and surrogate.endswith(".pdl"):  # a coarse model file, bound to the same data
-        surrogate = api.compile_file(Path(surrogate)).bind(list(data or []))
+    if method == "twolevel":
+        surrogate = api.bind_surrogate(surrogate, list(data or []))
     check_writable(out, needed_bytes=budget.result_bytes(bound.sites, chains * draws, 8 if x64 else 4))
     idata = interrupts.run_interruptibly(lambda: api.fit_bound(
         bound, method, prior=prior, chains=chains, warmup=warmup, draws=draws, seed=seed, x64=x64,

@@ -30,11 +30,11 @@ from probdsl.data.limits import validate_limits
 from probdsl.data.loader import load_data
 from probdsl.errors import DataError, DiagnosticBag, ModelError
 from probdsl.model_interface import (
-    DATA, DETERMINISTIC, GENERATED, OBSERVED, PARAM, TRANSFORMED_DATA, SiteInfo,
+    DATA, DETERMINISTIC, OBSERVED, PARAM, TRANSFORMED_DATA, SiteInfo,
 )
 from probdsl.sema.check import Checked, check, declared_type
 from probdsl.sema.graph import depth_first
-from probdsl.sema.resolve import PRIOR, Resolved, resolve
+from probdsl.sema.resolve import Resolved, resolve
 from probdsl.sema.rows import RowPlan, plan_rows
 from probdsl.sema.types import INT, SCALAR, Size, Type
 from probdsl.stdlib import distributions, levels as model_levels, ode

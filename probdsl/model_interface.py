@@ -7,8 +7,8 @@ model bound to data) and use only what is declared here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol
 
 from probdsl.errors import Span
 

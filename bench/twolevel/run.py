@@ -69,10 +69,8 @@ def fit(problem: str, method: str, args) -> tuple[dict, dict]:
 
     model_path, data_path, coarse_path = PROBLEMS[problem]
     bound = probdsl.compile(str(model_path)).bind(str(data_path))
-    common = dict(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed, progress=False)
     started = time.perf_counter()
-    record: dict = {}
-    from probdsl.api import fit_bound
+    from probdsl.api import bind_surrogate, fit_bound
 
     if method == "nuts":
         import numpyro
@@ -83,9 +81,10 @@ def fit(problem: str, method: str, args) -> tuple[dict, dict]:
     elif method == "rwm":
         idata, record = _rwm(bound, args)
     else:
-        surrogate = probdsl.compile(str(coarse_path)).bind(str(data_path)) if coarse_path else "coarse"
+        surrogate = bind_surrogate(str(coarse_path), str(data_path)) if coarse_path else "coarse"
         idata = fit_bound(bound, "twolevel", surrogate=surrogate, mode=method, subchain=args.subchain,
-                          init="pathfinder", x64=args.x64, **common)
+                          init="pathfinder", x64=args.x64, chains=args.chains, warmup=args.warmup,
+                          draws=args.draws, seed=args.seed, progress=False)
         config = json.loads(idata.attrs["config"])
         record = {k: config[k] for k in ("fine_solves", "stage2_acceptance", "subchain_acceptance",
                                          "coarse_evaluations")}

@@ -25,6 +25,18 @@ def resolve_seed(seed: int | None) -> int:
     return int(seed)
 
 
+def begin_fit(config) -> tuple[int, Any]:
+    """What every backend does first: double precision when ``config.x64``; the seed (``config.seed``
+    checked, or a fresh one) and its JAX key."""
+    import jax
+    import numpyro
+
+    if config.x64:
+        numpyro.enable_x64()
+    seed = resolve_seed(config.seed)
+    return seed, jax.random.PRNGKey(seed)
+
+
 def show_progress(requested: bool) -> bool:
     """Progress bars only when asked for, on an interactive stderr, outside CI."""
     return requested and sys.stderr.isatty() and not os.environ.get("CI")

@@ -20,7 +20,7 @@ from probdsl.model_interface import TRANSFORMED_DATA
 from probdsl.sema import budget, discrete
 from probdsl.sema import types as T
 from probdsl.sema.limits import check_limits
-from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, Resolved, _dist_base, lag_of
+from probdsl.sema.resolve import FACTOR, PRIOR, DensityTerm, Resolved, _dist_base, lag_of
 from probdsl.sema.types import INT, MATRIX, REAL, ROW_VECTOR, SCALAR, VECTOR, Size, Type, sizes_conflict
 from probdsl.stdlib import distributions, functions, levels, ode
 from probdsl.syntax import ast, printer
@@ -741,9 +741,7 @@ class Checker:
         arg_types = [self.expr(a, scope) for a in e.args]
         spec = functions.lookup(e.name)
         if spec is not None:
-            if e.conditioned:
-                self.bag.error("E170", f"`|` is only used with density functions (`normal_lpdf(y | mu, sigma)`)",
-                               e.span)
+            self.refuse_condition(e)
             lo, hi = spec.nargs
             if not lo <= len(e.args) <= hi:
                 self.bag.error("E171", f"`{e.name}` takes {lo if lo == hi else f'{lo} to {hi}'} argument"
@@ -778,10 +776,14 @@ class Checker:
         self.check_distribution(base, e.args[1:], arg_types[1:], e.span, arg_types[0], e.args[0])
         return T.REAL_T
 
+    def refuse_condition(self, e: ast.Call) -> None:
+        """E170 for a `|` in a call that is not a density function."""
+        if e.conditioned:
+            self.bag.error("E170", "`|` is only used with density functions (`normal_lpdf(y | mu, sigma)`)", e.span)
+
     def fine_coarse(self, e: ast.Call, scope) -> Type:
         """``fine_coarse(fine, coarse)``: two arguments of one shape; an int and a real give a real."""
-        if e.conditioned:
-            self.bag.error("E170", f"`|` is only used with density functions (`normal_lpdf(y | mu, sigma)`)", e.span)
+        self.refuse_condition(e)
         if len(e.args) != 2:
             self.bag.error("E225", f"`{levels.NAME}` takes two arguments, the fine and the coarse value; "
                            f"{len(e.args)} given", e.span, notes=(f"signature: {levels.SIGNATURE}",))

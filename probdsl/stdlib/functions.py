@@ -891,7 +891,7 @@ _SPECS = [
         "jnp.add(jnp.argsort({0}, stable=True), 1)"),
     _fn("sort_indices_desc", f"array[] int sort_indices_desc(T x) for {_SEQ} T (1-based)", _sort_indices,
         "jnp.add(jnp.argsort(jnp.negative({0}), stable=True), 1)"),
-    _fn("rank", f"int rank(T v, int s): how many elements of v are less than v[s]", _rank,
+    _fn("rank", "int rank(T v, int s): how many elements of v are less than v[s]", _rank,
         "(lambda v, s: jnp.sum(v < v[s - 1]))({0}, {1})", (2, 2)),
     _fn("reverse", "T reverse(T x) for a vector, row_vector or array T",
         _same_as(lambda t: bool(t.array_dims) or _is(t, VECTOR, ROW_VECTOR), "a vector, row_vector or array"),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from probdsl.backends.draws import (
-    only, option_error, pointwise_log_likelihood, predict_sites, progress_bar, resolve_seed, show_progress, site_names,
+    begin_fit, only, option_error, pointwise_log_likelihood, predict_sites, progress_bar, show_progress, site_names,
     status_printer, to_numpy,
 )
 from probdsl.backends.sg import tuning
@@ -57,15 +57,12 @@ class SgConfig:
 def fit_sg(model: ModelLike, config: SgConfig):
     """Sample ``model`` with a stochastic-gradient sampler; returns an ``InferenceData``."""
     import jax
-    import numpyro
 
     _validate(config)
-    if config.x64:
-        numpyro.enable_x64()
-    seed = resolve_seed(config.seed)
+    seed, key = begin_fit(config)
     integrator = INTEGRATORS[config.integrator]
     keys = dict(zip(("init", "mode", "curvature", "eigen", "noise", "chains", "predict"),
-                    jax.random.split(jax.random.PRNGKey(seed), 7)))
+                    jax.random.split(key, 7)))
     status = status_printer(config.progress)
     started = time.perf_counter()
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from probdsl.backends.draws import (
-    nonfinite_init_error, option_error, posterior_groups, progress_bar, resolve_seed, show_progress,
-    status_printer,
+    begin_fit, nonfinite_init_error, only, option_error, posterior_groups, progress_bar, show_progress,
+    site_names, status_printer,
 )
 from probdsl.backends.twolevel import da, estimator, kernels
 from probdsl.backends.twolevel.levels import Levels
@@ -56,13 +56,9 @@ def fit_twolevel(model: ModelLike, coarse: ModelLike, config: TwoLevelConfig, su
     ``surrogate`` describes the coarse level for the record: ``{"surrogate": "coarse" | "file" |
     "neural", ...}`` (a neural one adds its training solves and validation error)."""
     import jax
-    import numpyro
 
     _validate(config)
-    if config.x64:
-        numpyro.enable_x64()
-    seed = resolve_seed(config.seed)
-    key = jax.random.PRNGKey(seed)
+    seed, key = begin_fit(config)
     say = status_printer(config.progress)
     levels = Levels(model, coarse, error_model=config.error_model and config.mode == "da")
     init_key, warm_key, run_key, result_key = jax.random.split(key, 4)
@@ -288,9 +284,7 @@ def _quantities(levels: Levels):
 
 def _params(levels: Levels, unconstrained: dict) -> dict:
     model = levels.fine_model
-    constrained = model.constrain(unconstrained)
-    names = {s.name for s in model.sites if s.role == PARAM}
-    return {k: v for k, v in constrained.items() if k in names}
+    return only(model.constrain(unconstrained), site_names(model, PARAM))
 
 
 def _quantity_labels(levels: Levels) -> list[str]:
@@ -315,7 +309,7 @@ def _result(model, levels: Levels, config: TwoLevelConfig, seed: int, run: Run, 
     constrain = jax.jit(jax.vmap(jax.vmap(lambda theta: model.constrain(levels.unravel(theta)))))
     samples = {k: np.asarray(v) for k, v in constrain(run.positions).items()}
     posterior, log_lik, predictive = posterior_groups(model, samples, key)
-    params = {k: v for k, v in posterior.items() if k in {s.name for s in model.sites if s.role == PARAM}}
+    params = only(posterior, site_names(model, PARAM))
     ess = az.ess(az.convert_to_dataset(params))
     min_ess = float(min(np.nanmin(ess[name].values) for name in ess.data_vars))
     costs = dict(run.costs)

@@ -46,7 +46,7 @@ def neural_level(model: ModelLike, emulate, training: int, seed: int, progress: 
         f"{emulator.validation_error:.3g} (RMSE / sd of the outputs)")
     coarse = model.with_replacements(emulator.replacements(model, names, inputs))
     return coarse, {"surrogate": "neural", "emulated": names, "emulator_inputs": inputs,
-                    "training_solves": first + (training - first),
+                    "training_solves": training,
                     "training_failed_solves": dropped + dropped2,
                     "validation_error": emulator.validation_error, "training_epochs": emulator.epochs}
 
@@ -170,13 +170,11 @@ class Emulator:
         return cls(eqx.combine(best, static), x_mean, x_sd, y_mean, y_sd, float(np.sqrt(best_loss)), done)
 
     def predict(self, x):
-        import jax
+        """The flattened outputs at one flattened input vector ``x``."""
         import jax.numpy as jnp
 
         z = (x - self.x_mean) / self.x_sd
-        out = jax.vmap(self.network)(jnp.atleast_2d(z).astype(jnp.float32)) if jnp.ndim(z) > 1 else self.network(
-            z.astype(jnp.float32))
-        return out * self.y_sd + self.y_mean
+        return self.network(z.astype(jnp.float32)) * self.y_sd + self.y_mean
 
     def replacements(self, model: ModelLike, names: list[str], inputs: list[str]) -> dict:
         """``{name: f(env)}`` for ``with_replacements``: every emulated definition from one network call."""

@@ -37,7 +37,7 @@ def coarse_level(model: ModelLike, surrogate, *, emulate=None, training: int = 5
         raise option_error(f"unknown surrogate `{surrogate}`",
                            "use coarse, neural, or the path of a .pdl file with the same parameters")
     _check_same_parameters(model, surrogate)
-    return surrogate, {"surrogate": "file", "surrogate_file": getattr(surrogate, "compiled").file}
+    return surrogate, {"surrogate": "file", "surrogate_file": surrogate.compiled.file}
 
 
 def _check_same_parameters(model: ModelLike, coarse: ModelLike) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from probdsl.backends.draws import (
-    is_init_failure, nonfinite_init_error, option_error, resolve_seed, show_progress, status_printer,
+    begin_fit, is_init_failure, nonfinite_init_error, option_error, show_progress, status_printer,
 )
 from probdsl.backends.vi import psis
 from probdsl.backends.vi.guides import (
@@ -56,13 +56,9 @@ class _Fitted:
 def fit_vi(model: ModelLike, config: ViConfig):
     """Fit ``model`` by variational inference; returns an ``InferenceData`` (see the module docstring)."""
     import jax
-    import numpyro
 
     _validate(config)
-    if config.x64:
-        numpyro.enable_x64()
-    seed = resolve_seed(config.seed)
-    key = jax.random.PRNGKey(seed)
+    seed, key = begin_fit(config)
     say = status_printer(config.progress)
     draws = config.chains * config.draws
     names = GUIDES if config.guide == "auto" else (config.guide,)

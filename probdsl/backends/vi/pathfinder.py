@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from probdsl.backends.draws import option_error, resolve_seed, status_printer
+from probdsl.backends.draws import begin_fit, option_error, status_printer
 from probdsl.backends.vi import psis
 from probdsl.backends.vi.flat import FlatDensity
 from probdsl.backends.vi.result import build_result
@@ -91,13 +91,9 @@ def run_pathfinder(model: ModelLike, key, config: PathfinderConfig) -> Pathfinde
 def fit_pathfinder(model: ModelLike, config: PathfinderConfig):
     """Fit ``model`` with multi-path Pathfinder; returns an ``InferenceData`` of the resampled draws."""
     import jax
-    import numpyro
 
     _validate(config)
-    if config.x64:
-        numpyro.enable_x64()
-    seed = resolve_seed(config.seed)
-    key = jax.random.PRNGKey(seed)
+    seed, key = begin_fit(config)
     run = run_pathfinder(model, key, config)
     weights = run.importance
     elbos = ", ".join(f"{e:.6g}" for e in run.path_elbo)
