@@ -85,11 +85,13 @@ class CompiledModel:
              levels: dict[str, list[str]] | None = None, predicting: bool = False) -> "BoundModel":
         """Check ``data`` (paths, a dict, a DataFrame, or a list of those) and bind it.
 
-        ``predicting=True``: data observed by a `~` may be left out (new rows to predict).
+        ``predicting=True``: data observed by a `~`, and simulated observations, may be left out (new rows
+        to predict).
         """
         raw = load_data(data)
         observed = frozenset(t.lhs.name for t in self.resolved.terms
                              if t.kind == "observed" and isinstance(t.lhs, ast.Variable))
+        observed |= frozenset(self.simulated_observations)
         try:
             bound = bind(self.data_decls(), raw, sizes, levels, observed if predicting else frozenset(),
                          missing.imputable(self.resolved))
@@ -106,6 +108,28 @@ class CompiledModel:
         model = BoundModel(self, checked, bound, raw_sources=raw.texts)
         model.validate_observed()
         return model
+
+    # -- simulators -----------------------------------------------------------
+    @functools.cached_property
+    def simulated_observations(self) -> tuple[str, ...]:
+        """The data defined from parameters and random draws (which have no likelihood), in model order."""
+        names = self.resolved.names
+        return tuple(n for n in self.resolved.order if names[n].simulation is not None)
+
+    def refuse_simulated(self, method: str | None = None) -> None:
+        """``ModelError`` E409 when the model simulates an observation, so that ``method`` (a method that needs
+        a likelihood; None: the log density itself) cannot be used."""
+        if not self.simulated_observations:
+            return
+        name = self.simulated_observations[0]
+        file = Path(self.file if self.file != "<string>" else "MODEL.pdl")
+        needs = f"`--method {method}` needs one" if method else "its log density cannot be computed"
+        bag = DiagnosticBag()
+        bag.error("E409", f"`{name}` is simulated (defined from parameters and random draws), so the model has no "
+                  f"likelihood for it; {needs}", self.resolved.names[name].simulation.span,
+                  hint=f"train a flow on the model's simulations: `probdsl train {file}`, then "
+                  f"`probdsl fit {file} DATA --method flow --flow {file.with_suffix('.flow')}`")
+        bag.raise_if_any(ModelError, {self.file: self.source})
 
     # -- outputs --------------------------------------------------------------
     def python_source(self) -> str:
@@ -213,6 +237,15 @@ class BoundModel:
         return data
 
     @property
+    def simulated_observations(self) -> tuple[str, ...]:
+        """The data defined from parameters and random draws (no likelihood), in model order."""
+        return self.compiled.simulated_observations
+
+    def refuse_simulated(self, method: str | None = None) -> None:
+        """``ModelError`` E409 if the model simulates an observation (see ``CompiledModel.refuse_simulated``)."""
+        self.compiled.refuse_simulated(method)
+
+    @property
     def solves_odes(self) -> bool:
         """Whether the model calls an ODE solver (its chains then run vectorized, not under ``pmap``)."""
         return any(isinstance(n, ast.Call) and ode.lookup(n.name) for n in ast.walk(self.checked.resolved.program))
@@ -285,11 +318,12 @@ class BoundModel:
                 continue
             prior = priors.get(name)
             decl_constraint = printer.type_spec(info.node.type) if info.kind in ("data", "param") else ""
+            simulated = info.simulation is not None
             sites.append(SiteInfo(
-                name, info.role, tuple(d.value for d in t.dims), dims_for(name, t), info.span,
-                decl_constraint or "real",
+                name, OBSERVED if simulated else info.role, tuple(d.value for d in t.dims), dims_for(name, t),
+                info.simulation.span if simulated else info.span, decl_constraint or "real",
                 prior.distribution.name if prior is not None else None,
-                t.is_int, prior is not None and prior.distribution.name == "flat"))
+                t.is_int, prior is not None and prior.distribution.name == "flat", simulated=simulated))
         for term in self.checked.resolved.terms:
             if term.kind != "observed":
                 continue
@@ -321,10 +355,12 @@ class BoundModel:
         return self.constrain(info.param_info.z)
 
     def observed_data(self) -> dict[str, np.ndarray]:
-        return {k: v for k, v in self._observed.items() if k not in self.bound.placeholders}
+        simulated = {n: self.bound.values[n] for n in self.simulated_observations}
+        return {k: v for k, v in {**self._observed, **simulated}.items() if k not in self.bound.placeholders}
 
     def constant_data(self) -> dict[str, np.ndarray]:
         observed = {t.site for t in self.checked.resolved.terms if t.kind == "observed"}
+        observed |= set(self.simulated_observations)
         # sizes are dims of the results (coords), not data variables
         return {k: np.asarray(v) for k, v in self.bound.values.items() if k not in observed and k not in self.coords}
 
@@ -424,7 +460,9 @@ class BoundModel:
         Where the model cannot be evaluated (a NaN from a failed ODE solve, say) the density is -inf:
         the point is rejected, as Stan rejects it, and as NUTS treats a NaN energy.  ``data`` defaults
         to ``self.data``; under ``jit`` pass its arrays as an argument (they are not baked in).
+        A model with simulated observations has no likelihood for them: ``ModelError`` E409.
         """
+        self.refuse_simulated()
         return _log_density(self.numpyro_model, self.data if data is None else data, unconstrained)
 
     def log_density_and_grad(self, unconstrained: dict):
@@ -452,12 +490,14 @@ class BoundModel:
         Jacobians are not.  ``data`` defaults to ``self.data``; under ``jit`` pass its arrays as an
         argument (its Python ints stay ints).  Raises ``ModelError`` for models ``row_plan`` refuses.
         """
+        self.refuse_simulated()
         plan = self.row_plan
         model = _ScaleSites(self.numpyro_model, frozenset(plan.scaled_sites), plan.rows / len(rows))
         return _log_density(model, self.minibatch_data(rows, data), unconstrained)
 
     def sample_prior(self, key, num_draws: int) -> dict:
-        """Draws of every parameter, derived quantity and observed site from the prior predictive."""
+        """Draws of every parameter, derived quantity and observed site (simulated ones included) from the prior
+        predictive."""
         from numpyro.infer import Predictive
         flat = [s.name for s in self.sites if s.flat_prior]
         if flat:
@@ -481,8 +521,9 @@ class BoundModel:
                 if site["type"] == "sample" and site.get("is_observed")}
 
     def log_likelihood(self, samples: dict) -> dict:
-        """Pointwise log likelihood of every observed site for each draw in ``samples``."""
+        """Pointwise log likelihood of every observed site for each draw in ``samples`` (E409 for simulated ones)."""
         from numpyro.infer import log_likelihood
+        self.refuse_simulated()
         observed = {s.name for s in self.sites if s.role == OBSERVED}
         out = log_likelihood(self.numpyro_model, samples, self.data)
         return {k: v for k, v in out.items() if k in observed}

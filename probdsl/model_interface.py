@@ -16,7 +16,7 @@ from probdsl.errors import Span
 PARAM = "param"                  # a sampled parameter
 DETERMINISTIC = "deterministic"  # derived, feeds the density (Stan's transformed parameters)
 GENERATED = "generated"          # derived per draw, not in the density (Stan's generated quantities)
-OBSERVED = "observed"            # a likelihood site: `data ~ dist(...)`
+OBSERVED = "observed"            # a likelihood site `data ~ dist(...)`, or a simulated observation
 DATA = "data"                    # declared data
 TRANSFORMED_DATA = "transformed_data"
 
@@ -35,6 +35,7 @@ class SiteInfo:
     discrete: bool = False
     flat_prior: bool = False
     imputed: bool = False            # the missing entries of a data variable (`y_missing`), sampled like a parameter
+    simulated: bool = False          # an observation defined from parameters and random draws: no likelihood
 
 
 class ModelLike(Protocol):

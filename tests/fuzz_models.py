@@ -101,8 +101,8 @@ def _bind(compiled, evaluate: bool) -> str:
         compiled.bind(None)
         return "bound"
     bound = compiled.bind(data)
-    if not evaluate or bound.solves_odes:  # eager ODE solves take seconds
-        return "bound"
+    if not evaluate or bound.solves_odes or bound.simulated_observations:  # eager ODE solves take seconds;
+        return "bound"  # a simulator has no log density (E409)
     log_density_at_init(bound)
     return "evaluated"
 

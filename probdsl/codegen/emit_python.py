@@ -20,7 +20,7 @@ import re
 
 from probdsl.codegen import emit_discrete, impute, limits, runtime_discrete, runtime_dists, userfun
 from probdsl.codegen.evaluate import rng_numbers
-from probdsl.codegen.numpyro_model import STRUCTURES, is_dynamic, support_matches
+from probdsl.codegen.numpyro_model import STRUCTURES, is_dynamic, simulated_as_int, support_matches
 from probdsl.model_interface import DATA, DETERMINISTIC, GENERATED, PARAM, TRANSFORMED_DATA
 from probdsl.sema.check import Checked
 from probdsl.sema.resolve import FACTOR, OBSERVED, _dist_base, lag_of, recurrence_lags
@@ -79,8 +79,11 @@ class Emitter:
         body = ["def model(data, predict=False, from_prior=False):"]
         if levels.calls_in(self.r.program):
             body.insert(0, "# the model's fine level: each fine_coarse(fine, coarse) is its first argument")
+        read = self.read_names()
         for name, info in self.r.names.items():
-            if info.role == DATA:
+            if info.simulation is not None and name in read:
+                body.append(f"    {self.names[name]} = data.get({name!r})  # simulated when predicting")
+            elif info.role == DATA and info.simulation is None:
                 body.append(f"    {self.names[name]} = data[{name!r}]")
         for name, info in self.r.names.items():
             if info.kind == "data" and info.node.type.kind == "factor":
@@ -113,6 +116,8 @@ class Emitter:
                     body.extend(self.define_in_parts(info, "        "))
                 body.append("    if predict:")
                 body.append(f"        {self.names[name]} = numpyro.deterministic({name!r}, {self.define(info)})")
+            elif info.simulation is not None:
+                body.extend(self.simulate(info))
         for term in self.r.terms:
             lines = []
             if term.kind == OBSERVED:
@@ -128,6 +133,21 @@ class Emitter:
         if self.uses_discrete:
             header += "from jax.scipy.special import logsumexp\n" + _embedded(runtime_discrete)
         return header + userfun.definitions(self) + "\n\n" + "\n".join(body) + "\n"
+
+    def read_names(self) -> set[str]:
+        """The names some definition, declaration or statement of the model reads."""
+        infos = list(self.r.names.values()) + [i.simulation for i in self.r.names.values() if i.simulation]
+        return set().union(*(i.deps for i in infos), *(t.deps for t in self.r.terms))
+
+    def simulate(self, info) -> list[str]:
+        """Lines drawing a simulated observation from its definition (it has no likelihood)."""
+        sim, name = info.simulation, info.name
+        lines = self.define_in_parts(sim, "        ") if sim.in_parts else []
+        value = self.define(sim)
+        if simulated_as_int(self.checked, info):
+            value = f"jnp.asarray({value}, dtype=float)"
+        return lines + [f"    if predict:  # `{name}` is simulated: no likelihood, drawn when predicting",
+                        f"        {self.names[name]} = numpyro.deterministic({name!r}, {value})"]
 
     # ---- loops ----------------------------------------------------------------
     def over_loops(self, loops, inner: str) -> str:

@@ -6,7 +6,8 @@ declared supports), derived quantities feeding the density are
 ``numpyro.deterministic`` sites, every observed ``~`` is a sample site with
 ``obs=`` inside a plate over its first dimension, ``target +=`` is
 ``numpyro.factor``.  With ``predict=True`` observed sites are drawn afresh and
-generated quantities are computed.
+generated quantities are computed, and so are simulated observations (data defined from the
+parameters and random draws, which have no likelihood: without ``predict`` they add nothing).
 """
 
 from __future__ import annotations
@@ -108,8 +109,11 @@ class ModelBuilder:
             summed_terms |= {id(t) for t in plan.terms}
             discrete.sum_out(self, plan, env, predict, from_prior)
         for name in self.resolved.order:
-            if predict and self.resolved.names[name].role == GENERATED:
-                env[name] = numpyro.deterministic(name, self.ev.define(self.resolved.names[name], env))
+            info = self.resolved.names[name]
+            if predict and info.role == GENERATED:
+                env[name] = numpyro.deterministic(name, self.ev.define(info, env))
+            elif predict and info.simulation is not None:
+                env[name] = numpyro.deterministic(name, self.simulate(info, env))
         for term in self.resolved.terms:
             if id(term) in summed_terms and not predict:
                 continue
@@ -122,6 +126,11 @@ class ModelBuilder:
         if info.name in self.replace:
             return jnp.asarray(self.replace[info.name]({k: v for k, v in env.items() if k != KEY}))
         return self.ev.define(info, env)
+
+    def simulate(self, info, env):
+        """A simulated observation: its definition's value, with its declaration's type."""
+        value = self.ev.define(info.simulation, env)
+        return jnp.asarray(value, dtype=float) if simulated_as_int(self.checked, info) else value
 
     # -- parameters --------------------------------------------------------------
     def support_of(self, decl: ast.Declaration, env):
@@ -213,6 +222,12 @@ class ModelBuilder:
         value, args = self.value_and_args(term, env)
         d = self.distribution(term, spec, args, self.checked.expr_types[id(term.lhs)], value)
         return jnp.sum(d.log_prob(value - spec.offset))
+
+
+def simulated_as_int(checked: Checked, info) -> bool:
+    """Whether a simulated observation declared real is defined by an integer value (so is converted)."""
+    sim = info.simulation
+    return not checked.types[info.name].is_int and not sim.in_parts and checked.type_of(sim.node.value).is_int
 
 
 def _expanded(d, batch):

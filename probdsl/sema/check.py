@@ -169,6 +169,8 @@ class Checker:
             try:
                 if info.kind in ("data", "param"):
                     self.declaration(info)
+                    if info.simulation is not None:
+                        self.simulation(info)
                 else:
                     self.definition(info)
             except _Skip:
@@ -310,15 +312,26 @@ class Checker:
             t = _stack(t, loop_dims)
         if d.type is not None:
             declared = declared_type(d.type, self.size_of)
-            if declared.rank != t.rank or any(sizes_conflict(a, b) for a, b in zip(declared.dims, t.dims)) or (
-                declared.is_int and not t.is_int
-            ):
+            if _not_of_type(t, declared):
                 self.bag.error("E202", f"`{d.name}` is declared `{declared}` but its value is `{t}`", d.value.span)
             t = declared
         self.types[d.name] = t
         self.charge(f"`{d.name}`", t.dims, d.span)
         if self.has_data and info.role == TRANSFORMED_DATA and self.evaluate is not None:
             self.consts[d.name] = self.evaluate(self.checked, info, self.consts)
+
+    def simulation(self, info) -> None:
+        """A simulated observation's definition has the type of its declaration (E202)."""
+        declared = self.types[info.name]
+        try:
+            self.definition(info.simulation)  # types the value under the name
+        finally:
+            t, self.types[info.name] = self.types[info.name], declared
+        if _not_of_type(t, declared):
+            node = info.simulation.node
+            self.bag.error("E202", f"`{info.name}` is declared `{declared}` but its simulated value is `{t}`",
+                           node.value.span if not info.simulation.pieces else node.span,
+                           notes=(f"`{info.name}` is declared at {info.span}",))
 
     # ---- names defined in pieces and recurrences ----------------------------
     def starts_at_one(self, loop) -> bool:
@@ -796,6 +809,12 @@ class Checker:
         dims = tuple(x if x.value is not None or y.value is None else y for x, y in zip(a.dims, b.dims))
         n = len(a.array_dims)
         return Type(a.base if a.base == b.base else REAL, a.kind, dims[:n], dims[n:])
+
+
+def _not_of_type(t: Type, declared: Type) -> bool:
+    """Whether a value of type ``t`` does not fit ``declared`` (another rank or size, or a real for an int)."""
+    return declared.rank != t.rank or any(sizes_conflict(a, b) for a, b in zip(declared.dims, t.dims)) or (
+        declared.is_int and not t.is_int)
 
 
 def _arg_kind_problem(kind: str, t: Type) -> str | None:

@@ -9,6 +9,10 @@ infers each derived name's role:
 * depends on data only -> transformed data (computed once);
 * depends on parameters and feeds the density -> deterministic site;
 * otherwise, or when it draws with ``_rng`` -> generated quantity.
+
+A ``data`` name may also be defined (``data vector[2] x; x = f(theta, a, r);``): a **simulated
+observation**, drawn from its definition when simulating and read from the data otherwise.  The model
+has no likelihood for it; its definition is kept apart, in ``NameInfo.simulation``.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class NameInfo:
     uses_rng: bool = False
     role: str = ""
     pieces: list[Piece] = field(default_factory=list)  # indexed definitions, in source order
+    simulation: NameInfo | None = None  # data only: its definition, when it is a simulated observation
 
     @property
     def pieces_in_order(self) -> list[Piece]:
@@ -143,13 +148,18 @@ def resolve(program: ast.Program, bag: DiagnosticBag) -> Resolved:
     terms: list[DensityTerm] = []
     _check_double_underscores(program, bag)
     functions = userfun.collect(program, bag)
-    _collect(program.statements, (), names, terms, bag)
+    simulated = {s.name: {} for s in program.statements if isinstance(s, ast.Declaration) and s.role == "data"}
+    _collect(program.statements, (), names, terms, bag, simulated)
+    for name, definitions in simulated.items():
+        if name in definitions and name in names:
+            names[name].simulation = definitions[name]
     _declare_implicit_sizes(program, names)
     _check_unknown(userfun.model_part(program), names, terms, bag, functions)
     userfun.check_calls(program, functions, names, bag)
     for call in userfun.body_calls(functions):
         _check_callee(call, bag, functions)
     _attach_terms(names, terms, bag)
+    _check_simulations(names, terms, bag)
     order = _sort(names, terms, bag)
     _assign_roles(names, terms, order, bag)
     return Resolved(program, names, terms, order, functions)
@@ -190,7 +200,8 @@ def _check_double_underscores(program: ast.Program, bag: DiagnosticBag) -> None:
                           "choose another name")
 
 
-def _collect(statements, loops, names, terms, bag) -> None:
+def _collect(statements, loops, names, terms, bag, simulated) -> None:
+    """Names and density terms of ``statements``; definitions of a data name go to ``simulated[name]``."""
     loop_vars = frozenset(loop.var for loop in loops)
     for stmt in statements:
         if isinstance(stmt, ast.Declaration):
@@ -210,7 +221,7 @@ def _collect(statements, loops, names, terms, bag) -> None:
                 else:
                     terms.append(DensityTerm(PRIOR, stmt, (), free_variables(stmt.prior), stmt.name))
         elif isinstance(stmt, ast.Definition):
-            _collect_definition(stmt, loops, names, bag)
+            _collect_definition(stmt, loops, simulated.get(stmt.name, names), bag)
         elif isinstance(stmt, ast.Tilde):
             deps = free_variables(stmt.lhs, loop_vars) | free_variables(stmt.distribution, loop_vars)
             if stmt.truncation is not None:
@@ -230,7 +241,7 @@ def _collect(statements, loops, names, terms, bag) -> None:
             outer = next((b for b in (stmt.lower, stmt.upper) if free_variables(b) & loop_vars), None)
             if outer is not None:
                 bag.error("E110", "loop bounds cannot depend on an enclosing loop variable", outer.span)
-            _collect(stmt.body, loops + (stmt,), names, terms, bag)
+            _collect(stmt.body, loops + (stmt,), names, terms, bag, simulated)
 
 
 def _collect_definition(stmt: ast.Definition, loops, names, bag) -> None:
@@ -497,7 +508,13 @@ def _is_whole(lhs, loops) -> bool:
 
 def _depends_on_kind(expr, names, kind, loops) -> bool:
     bound = frozenset(l.var for l in loops)
-    todo, seen = list(free_variables(expr, bound)), set()
+    return _reaches(free_variables(expr, bound), names, kind)
+
+
+def _reaches(start, names, kind, simulating: bool = False) -> bool:
+    """Whether a name of ``kind`` is among ``start`` or the definitions they read (``simulating``: also
+    through the definitions of simulated observations)."""
+    todo, seen = list(start), set()
     while todo:
         name = todo.pop()
         if name in seen or name not in names:
@@ -508,11 +525,34 @@ def _depends_on_kind(expr, names, kind, loops) -> bool:
             return True
         if info.kind == "derived":
             todo.extend(info.deps)
+        elif simulating and info.simulation is not None:
+            todo.extend(info.simulation.deps)
     return False
+
+
+def _check_simulations(names, terms, bag) -> None:
+    """A simulated observation has no `~` (its definition is its distribution) and depends on a parameter."""
+    for term in terms:
+        root = _lhs_root(term.lhs) if term.kind == OBSERVED else None
+        info = names.get(root) if root else None
+        if info is not None and info.simulation is not None:
+            bag.error("E117", f"`{root}` is simulated (defined from the parameters) and also observed with `~`",
+                      term.span, notes=(f"`{root}` is defined at {info.simulation.span}",),
+                      hint="its definition is its distribution: remove the `~`, or the definition to give it "
+                      "a likelihood")
+    for info in names.values():
+        sim = info.simulation
+        if sim is not None and not _reaches(sim.deps, names, "param", simulating=True):
+            bag.error("E118", f"simulated data `{info.name}` does not depend on any parameter", sim.span,
+                      hint=f"a simulated observation is computed from the parameters; to compute `{info.name}` "
+                      "from the data alone, drop its `data` declaration")
 
 
 def _edges(names, terms) -> dict[str, set[str]]:
     edges = {name: set(info.deps) & names.keys() for name, info in names.items()}
+    for name, info in names.items():
+        if info.simulation is not None:  # simulated after what its definition reads
+            edges[name] |= info.simulation.deps & names.keys()
     for term in terms:
         if term.kind == PRIOR and term.site in edges:
             edges[term.site] |= (term.deps - {term.site}) & names.keys()
@@ -536,6 +576,8 @@ def _assign_roles(names, terms, order, bag) -> None:
         info = names[name]
         if info.kind == "data":
             level[name], info.role = 0, DATA
+            if info.simulation is not None:  # drawn when simulating, like a generated quantity
+                info.simulation.role = GENERATED
         elif info.kind == "param":
             level[name], info.role = 1, PARAM
         else:
