@@ -19,6 +19,14 @@ def fit(model, data=None, **options):
 
     return _fit(model, data, **options)
 
+
+def train(model, data=None, **options):
+    """Train a flow on the model's own simulations (``fit(..., method="flow", flow=...)`` then uses it)."""
+    from probdsl.api import train as _train
+
+    return _train(model, data, **options)
+
+
 __all__ = [
     "DataError",
     "ModelError",
@@ -30,4 +38,5 @@ __all__ = [
     "compile",
     "enable_compilation_cache",
     "fit",
+    "train",
 ]

@@ -88,7 +88,7 @@ def fit(model: CompiledModel | str | Path, data=None, method: str = "nuts", *, p
         configure_host_devices(chains)  # parallel chains, unless JAX is already initialised
     if method == "twolevel":
         options["surrogate"] = bind_surrogate(options.get("surrogate"), data)
-    return fit_bound(model.bind(data), method, prior=prior, chains=chains, x64=x64, **options)
+    return fit_bound(model.bind(data, predicting=prior), method, prior=prior, chains=chains, x64=x64, **options)
 
 
 def bind_surrogate(surrogate, data):
@@ -107,7 +107,8 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
               control_variates: bool = True, guide: str = "meanfield", max_steps: int = 10000,
               learning_rate: float = 0.02, particles: int = 1, paths: int = 4, mode: str = "da",
               surrogate=None, base: str = "nuts", subchain: int = 5, error_model: bool = True,
-              fine_warmup: int = 100, emulate: list[str] | None = None, training: int = 500):
+              fine_warmup: int = 100, emulate: list[str] | None = None, training: int = 500, flow=None,
+              density: bool = True, ode_steps: int | None = None):
     """Fit a model bound to its data with ``method``; ``draws`` is per chain.
 
     ``prior=True`` simulates the prior and prior predictive instead.
@@ -120,7 +121,17 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
     twolevel: ``mode`` (da or estimator), ``surrogate`` (coarse, neural, or a bound model with the same
     parameters), ``base`` (nuts, rwm or pcn), ``subchain``, ``error_model``, ``fine_warmup``; neural:
     ``emulate`` (the definitions to emulate), ``training`` (fine solves to train on).
+    flow (one chain of ``draws``): ``flow`` (a ``TrainedFlow`` or a ``.flow`` file from ``train``), ``density``
+    (integrate the draws' log density too), ``ode_steps`` (fixed midpoint steps instead of the adaptive solver).
     """
+    if method != "flow" and not prior:
+        bound.refuse_simulated(method)
+    if method == "flow" and not prior:
+        from probdsl.backends.flow import FlowConfig, fit_flow
+
+        check_result_size(bound.sites, draws, bound.source)
+        return fit_flow(bound, FlowConfig(flow=flow, draws=draws, density=density, steps=ode_steps, seed=seed,
+                                          x64=x64, progress=progress))
     check_result_size(bound.sites, chains * draws, bound.source)
     if prior:
         from probdsl.backends.nuts import fit_prior
@@ -158,6 +169,34 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
     return fit_nuts(bound, config)
 
 
+def train(model: CompiledModel | str | Path, data=None, *, sizes: dict[str, int] | None = None, **options):
+    """Train a flow on ``model``'s own simulations and return it (``TrainedFlow``; ``.save(path)`` writes it).
+
+    ``data``, when given, fixes the sizes and the covariates; its observed values are not used (they may be
+    left out).  ``sizes`` gives sizes no data fixes.  The options are those of
+    ``probdsl.backends.flow.TrainConfig`` (``simulations``, ``network``, ``max_rows``, ``seed``, ...).
+    """
+    from probdsl.backends.flow import TrainConfig, train_flow
+
+    if not isinstance(model, CompiledModel):
+        model = compile(model)
+    return train_flow(model.bind(data, sizes=sizes, predicting=True), TrainConfig(**options))
+
+
+def calibrate(model: CompiledModel | str | Path, flow, data=None, *, sizes: dict[str, int] | None = None,
+              simulations: int = 200, draws: int = 100, seed: int = 0):
+    """Simulation-based calibration of a trained ``flow`` (a ``TrainedFlow`` or a ``.flow`` path) on held-out
+    simulations of ``model`` (``data`` and ``sizes`` as for ``train``); returns ``sbc.Calibration``."""
+    from probdsl.backends.flow import fit as flow_fit, sbc
+
+    if not isinstance(model, CompiledModel):
+        model = compile(model)
+    bound = model.bind(data, sizes=sizes, predicting=True)
+    trained, file = flow_fit.load(flow)
+    trained.check(bound, file)
+    return sbc.calibrate(bound, trained, simulations, draws, seed)
+
+
 def load_fit_model(idata) -> CompiledModel:
     """The compiled model stored in a fit's attributes."""
     source = idata.attrs.get("model_source")
@@ -176,5 +215,5 @@ def predict(idata, data, seed: int | None = None):
     return predict_draws(bound, idata, seed)
 
 
-__all__ = ["BoundModel", "CompiledModel", "compile", "compile_file", "expand_file", "fit", "fit_bound", "format_file",
-           "load_fit_model", "predict"]
+__all__ = ["BoundModel", "CompiledModel", "calibrate", "compile", "compile_file", "expand_file", "fit", "fit_bound",
+           "format_file", "load_fit_model", "predict", "train"]

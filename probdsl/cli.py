@@ -87,7 +87,7 @@ def _root(
 def fit(
     model: ModelArg,
     data: DataArgs = None,
-    method: Annotated[str, typer.Option("--method", help="Inference method: nuts; sghmc (stochastic gradients on minibatches of rows); vi (variational inference); pathfinder; twolevel (a cheap coarse level screens proposals, the model corrects them).")] = "nuts",
+    method: Annotated[str, typer.Option("--method", help="Inference method: nuts; sghmc (stochastic gradients on minibatches of rows); vi (variational inference); pathfinder; twolevel (a cheap coarse level screens proposals, the model corrects them); flow (a network trained by `probdsl train`: no MCMC).")] = "nuts",
     chains: Annotated[int, typer.Option("--chains", min=1, help="Number of chains.")] = 4,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warmup (adaptation) iterations per chain; sghmc: burn-in steps after tuning.")] = 1000,
     draws: Annotated[int, typer.Option("--draws", min=1, help="Draws kept per chain.")] = 1000,
@@ -118,6 +118,8 @@ def fit(
     fine_warmup: Annotated[int, typer.Option("--fine-warmup", min=0, help="twolevel da: fine iterations before the kept draws.")] = 100,
     emulate: Annotated[Optional[list[str]], typer.Option("--emulate", help="twolevel neural: a definition the network computes (repeat for several; default: each ODE solution).")] = None,
     training: Annotated[int, typer.Option("--training", min=20, help="twolevel neural: fine solves to train the network on.")] = 500,
+    flow: Annotated[Optional[Path], typer.Option("--flow", exists=True, dir_okay=False, help="flow: the network written by `probdsl train` (.flow).")] = None,
+    ode_steps: Annotated[Optional[int], typer.Option("--ode-steps", min=1, help="flow: fixed midpoint steps instead of the adaptive ODE solver (faster, less accurate).")] = None,
     out: OutOpt = None,
     quiet: QuietOpt = False,
     no_cache: NoCacheOpt = False,
@@ -135,23 +137,102 @@ def fit(
     from probdsl.results.io import check_writable, write_netcdf_atomic
     from probdsl.sema import budget
 
-    bound = api.compile_file(model).bind(list(data or []))
+    bound = api.compile_file(model).bind(list(data or []), predicting=prior)
     if method == "twolevel":
         surrogate = api.bind_surrogate(surrogate, list(data or []))
-    check_writable(out, needed_bytes=budget.result_bytes(bound.sites, chains * draws, 8 if x64 else 4))
+    kept = draws if method == "flow" else chains * draws  # flow: one chain
+    check_writable(out, needed_bytes=budget.result_bytes(bound.sites, kept, 8 if x64 else 4))
     idata = interrupts.run_interruptibly(lambda: api.fit_bound(
         bound, method, prior=prior, chains=chains, warmup=warmup, draws=draws, seed=seed, x64=x64,
         progress=not quiet, adapt_delta=adapt_delta, max_treedepth=max_treedepth, init=init_value,
         dense_mass=dense_mass, integrator=integrator, thin=thin, step_size=step_size, friction=friction,
         batch_size=batch_size, control_variates=control_variates, guide=guide, max_steps=max_steps,
         learning_rate=learning_rate, particles=particles, paths=paths, mode=mode, surrogate=surrogate, base=base,
-        subchain=subchain, error_model=error_model, fine_warmup=fine_warmup, emulate=emulate, training=training))
+        subchain=subchain, error_model=error_model, fine_warmup=fine_warmup, emulate=emulate, training=training,
+        flow=flow, ode_steps=ode_steps))
     write_netcdf_atomic(idata, out)
     warnings = _report(idata)
     if not quiet:
         typer.echo(f"wrote {out} (seed {idata.attrs['seed']})", err=True)
     if strict and warnings:
         raise typer.Exit(EXIT_STRICT)
+
+
+@app.command()
+@_reports_errors
+def train(
+    model: ModelArg,
+    data: DataArgs = None,
+    simulations: Annotated[int, typer.Option("--simulations", min=20, help="Simulations from the prior predictive to train on.")] = 10000,
+    network: Annotated[str, typer.Option("--network", help="mlp (data of one fixed size) or transformer (one token per row, any number of rows up to --max-rows).")] = "mlp",
+    max_rows: Annotated[Optional[int], typer.Option("--max-rows", min=1, help="transformer: the most rows a dataset may have (default: the rows of DATA).")] = None,
+    min_rows: Annotated[int, typer.Option("--min-rows", min=1, help="transformer: the fewest rows of a training dataset.")] = 1,
+    time_column: Annotated[Optional[str], typer.Option("--time", help="transformer: a row column that orders the rows (time); the rows are exchangeable without it.")] = None,
+    params: Annotated[Optional[str], typer.Option("--params", help="Comma-separated parameters to learn (default: all); the others are integrated over.")] = None,
+    size: Annotated[Optional[list[str]], typer.Option("--size", help="A size no data fixes, NAME=VALUE (repeat for several).")] = None,
+    width: Annotated[int, typer.Option("--width", min=8, help="Hidden width of the vector field.")] = 128,
+    depth: Annotated[int, typer.Option("--depth", min=1, help="Residual blocks of the vector field.")] = 4,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most training epochs (it stops earlier when the validation loss stalls).")] = 1000,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Simulations per gradient step.")] = 256,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="Initial Adam learning rate.")] = 1e-3,
+    time_exponent: Annotated[float, typer.Option("--time-exponent", help="Training times t ~ Beta(a + 1, 1), density proportional to t^a: a > 0 weights the posterior end.")] = 1.0,
+    x64: Annotated[bool, typer.Option("--x64", help="Compute in double precision.")] = False,
+    seed: SeedOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Train a flow on simulations from MODEL (DATA fixes sizes and covariates; observed columns are ignored)."""
+    out = out or model.with_suffix(".flow")
+    _configure_jax(devices=None, x64=x64)
+    _configure_cache(enabled=not no_cache)
+    from probdsl import api
+    from probdsl.results.io import check_writable
+
+    check_writable(out)
+    trained = interrupts.run_interruptibly(lambda: api.train(
+        model, list(data or []), sizes=_parse_sizes(size), simulations=simulations, network=network,
+        max_rows=max_rows, min_rows=min_rows, time_column=time_column,
+        params=[p.strip() for p in params.split(",") if p.strip()] if params else None, width=width, depth=depth,
+        max_epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, time_exponent=time_exponent,
+        x64=x64, seed=seed, progress=not quiet))
+    trained.save(out)
+    record = trained.record
+    typer.echo(f"trained on {record['simulations']:,} simulations ({record['dropped_simulations']} dropped as "
+               f"non-finite), {record['epochs']} epochs, validation loss {record['best_validation_loss']:.4f}, "
+               f"{record['training_seconds']:.1f} s")
+    if not quiet:
+        typer.echo(f"wrote {out} (seed {record['seed']})", err=True)
+
+
+@app.command()
+@_reports_errors
+def sbc(
+    model: ModelArg,
+    data: DataArgs = None,
+    flow: Annotated[Path, typer.Option("--flow", exists=True, dir_okay=False, help="The network written by `probdsl train` (.flow).")] = ...,
+    simulations: Annotated[int, typer.Option("--simulations", min=10, help="Held-out simulations to rank.")] = 200,
+    draws: Annotated[int, typer.Option("--draws", min=9, help="Posterior draws per simulation.")] = 100,
+    size: Annotated[Optional[list[str]], typer.Option("--size", help="A size no data fixes, NAME=VALUE.")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the held-out simulations.")] = 0,
+    out: Annotated[Optional[Path], typer.Option("--out", dir_okay=False, help="Rank histograms (default: FLOW with suffix .sbc.png); the figures go beside it as .json.")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Simulation-based calibration of a trained flow: rank histograms and expected coverage."""
+    out = out or flow.with_suffix(".sbc.png")
+    _configure_jax(devices=None, x64=False)
+    from probdsl import api
+    from probdsl.backends.flow import sbc as calibration
+    from probdsl.results.io import check_writable, write_text_atomic
+
+    check_writable(out)
+    result = interrupts.run_interruptibly(lambda: api.calibrate(
+        model, flow, list(data or []), sizes=_parse_sizes(size), simulations=simulations, draws=draws, seed=seed))
+    calibration.plot(result, out)
+    write_text_atomic(json.dumps(result.to_json(), indent=1), out.with_suffix(".json"))
+    typer.echo(result.table())
+    if not quiet:
+        typer.echo(f"wrote {out} and {out.with_suffix('.json')}", err=True)
 
 
 @app.command()
@@ -348,6 +429,19 @@ def _parse_init(init: str | None) -> float | str | dict | None:
     if not isinstance(values, dict):
         raise _usage(f"--init: `{path}` must hold a JSON object of parameter values")
     return values
+
+
+def _parse_sizes(pairs: list[str] | None) -> dict[str, int] | None:
+    """``["N=20", "K=3"]`` as ``{"N": 20, "K": 3}``."""
+    if not pairs:
+        return None
+    sizes = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if not name.strip() or not value.strip().isdigit():
+            raise _usage(f"--size {pair}: expected NAME=VALUE with a whole number", "e.g. --size N=20")
+        sizes[name.strip()] = int(value)
+    return sizes
 
 
 def _set_memory_budget(amount: str | None) -> None:

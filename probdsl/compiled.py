@@ -89,8 +89,8 @@ class CompiledModel:
         to predict).
         """
         raw = load_data(data)
-        observed = frozenset(t.lhs.name for t in self.resolved.terms
-                             if t.kind == "observed" and isinstance(t.lhs, ast.Variable))
+        observed = frozenset(_observed_name(t.lhs) for t in self.resolved.terms if t.kind == "observed")
+        observed -= {None}
         observed |= frozenset(self.simulated_observations)
         try:
             bound = bind(self.data_decls(), raw, sizes, levels, observed if predicting else frozenset(),
@@ -149,6 +149,13 @@ class CompiledModel:
     def sample_prior(self, data=None, draws: int = 1000, seed: int = 0):
         from probdsl.api import fit
         return fit(self, data, prior=True, draws=draws, seed=seed)
+
+
+def _observed_name(lhs: ast.Expr) -> str | None:
+    """The data name a `~` observes: ``y`` in ``y ~ ...`` and in ``y[n] ~ ...`` (a loop), else None."""
+    while isinstance(lhs, ast.Index):
+        lhs = lhs.base
+    return lhs.name if isinstance(lhs, ast.Variable) else None
 
 
 def _on_data(checked: Checked, consts: dict[str, Any], evaluate) -> np.ndarray:

@@ -49,6 +49,9 @@ class FakeModel:
     def constant_data(self):
         return {k: np.asarray(v) for k, v in self.data.items() if k not in self.observed}
 
+    def refuse_simulated(self, method=None):
+        """A hand-written program with a likelihood for every observation: nothing to refuse."""
+
     def data_hash(self):
         payload = json.dumps({k: np.asarray(v).tolist() for k, v in sorted(self.data.items())})
         return hashlib.sha256(payload.encode()).hexdigest()

@@ -27,7 +27,7 @@ class FakeCompiled:
                                               names={s.name: types.SimpleNamespace(role=s.role) for s in sites})
         self.bound_with = None
 
-    def bind(self, data_paths):
+    def bind(self, data_paths, predicting=False):
         self.bound_with = data_paths
         return eight_schools()
 

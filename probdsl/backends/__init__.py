@@ -1,3 +1,3 @@
 """Inference backends; each takes a model bound to data (``probdsl.model_interface.ModelLike``)."""
 
-METHODS = ("nuts", "sghmc", "vi", "pathfinder", "twolevel")
+METHODS = ("nuts", "sghmc", "vi", "pathfinder", "twolevel", "flow")

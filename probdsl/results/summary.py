@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -30,9 +31,15 @@ def summarize(idata, var_names: list[str] | None = None) -> pd.DataFrame:
     if group is None:
         raise ProbdslError(Diagnostic("E506", f"nothing to summarise: the file has none of the groups "
                                               f"{', '.join(SUMMARY_GROUPS)}"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        df = az.summary(idata, group=group, var_names=var_names, hdi_prob=0.94, round_to="none")
+    arviz_log = getattr(az, "_log", logging.getLogger("arviz"))  # ArviZ 0.x logs through its own Logger object
+    level = arviz_log.level
+    arviz_log.setLevel(logging.ERROR)  # one chain (a flow's draws): no R-hat, and no need to say so
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = az.summary(idata, group=group, var_names=var_names, hdi_prob=0.94, round_to="none")
+    finally:
+        arviz_log.setLevel(level)
     return df[COLUMNS]
 
 
@@ -49,6 +56,8 @@ def diagnose(idata, max_treedepth: int | None = None, summary: pd.DataFrame | No
         max_treedepth = config.get("max_treedepth", DEFAULT_MAX_TREEDEPTH)
     if config.get("method") in APPROXIMATIONS:
         return _approximation_warnings(config)
+    if config.get("method") == "flow":
+        return _flow_warnings(config)
     summary = summarize(idata) if summary is None else summary
     n_chains = idata.posterior.sizes["chain"]
     stochastic = config.get("method") == "sghmc"
@@ -75,6 +84,8 @@ def approximation_verdict(idata) -> str | None:
     """For a VI or Pathfinder result, one line reading its Pareto k̂ (None for other results)."""
     config = recorded_config(idata)
     method = config.get("method")
+    if method == "flow":
+        return _flow_verdict(config)
     if method not in APPROXIMATIONS:
         return None
     from probdsl.backends.vi.psis import verdict  # imports JAX: only for the results that need it
@@ -119,6 +130,30 @@ def _twolevel_warnings(config: dict) -> list[str]:
                      "model; the draws are exact but few are new: use a better surrogate"
                      + (" or keep the error model on" if not config["error_model"] and config["mode"] == "da" else ""))
     return found
+
+
+def _flow_verdict(config: dict) -> str:
+    line = (f"flow ({config['network']}, trained on {config['simulations']:,} simulations): {config['draws']:,} "
+            f"draws in {config['sampling_seconds']:.2f} s, {config['ode_steps']} ODE steps")
+    if "pareto_k" in config:
+        from probdsl.backends.vi.psis import K_GOOD, K_USABLE
+
+        k = config["pareto_k"]
+        reading = "good" if k < K_GOOD else "usable" if k < K_USABLE else "unreliable"
+        line += (f"; Pareto k̂ of its draws against the model's own density {k:.2f} ({reading}), "
+                 f"importance ESS {config['importance_ess']:.0f}")
+    return line
+
+
+def _flow_warnings(config: dict) -> list[str]:
+    """A flow's draws are independent: k̂ against the model's density (when it has one) is the check."""
+    from probdsl.backends.vi.psis import K_USABLE
+
+    if config.get("pareto_k", 0.0) < K_USABLE:
+        return []
+    return [f"Pareto k̂ = {config['pareto_k']:.2f} >= {K_USABLE}: the flow's posterior misses mass of the model's "
+            "posterior for these data; train on more simulations, or check these data against the prior predictive "
+            "(data unlike any simulation are outside what the flow learned)"]
 
 
 def _approximation_warnings(config: dict) -> list[str]:
