@@ -6,9 +6,10 @@ once per dataset:
 
 * ``mlp``: an MLP on the flattened observations (data of one fixed size);
 * ``transformer``: an encoder over one token per row (the row's covariates and
-  observations), with padding masked and a mean over the real rows, so the
-  network takes any number of rows up to its maximum and, without positional
-  features, is invariant to permuting them (Sherki, Oseledets, Muravleva 2025).
+  observations), with padding masked, pooled by the mean and the (scaled) sum over
+  the real rows and their count, so the network takes any number of rows up to its
+  maximum and, without positional features, is invariant to permuting them
+  (Sherki, Oseledets, Muravleva 2025).
 """
 
 from __future__ import annotations
@@ -120,15 +121,16 @@ class TokenEncoder(eqx.Module):
         keys = jax.random.split(key, arch.layers + 2)
         self.embed = eqx.nn.Linear(arch.input_dim, arch.context, key=keys[0])
         self.blocks = tuple(EncoderBlock(arch, k) for k in keys[1:-1])
-        self.out = eqx.nn.Linear(arch.context + 1, arch.context, key=keys[-1])
+        self.out = eqx.nn.Linear(2 * arch.context + 1, arch.context, key=keys[-1])
 
     def __call__(self, tokens, mask):
         h = jax.vmap(self.embed)(tokens)
         for block in self.blocks:
             h = block(h, mask)
-        weights = mask / jnp.maximum(mask.sum(), 1)
-        pooled = jnp.sum(h * weights[:, None], axis=0)
-        return self.out(jnp.concatenate([pooled, jnp.log1p(mask.sum(keepdims=True).astype(h.dtype))]))
+        h = h * mask[:, None]
+        count = mask.sum(keepdims=True).astype(h.dtype)
+        total = jnp.sum(h, axis=0)  # sums carry the evidence of every row (sufficient statistics are sums)
+        return self.out(jnp.concatenate([total / jnp.maximum(count, 1), total / mask.size, jnp.log1p(count)]))
 
 
 class Flow(eqx.Module):
