@@ -6,7 +6,7 @@
 
 Problems (``.pdl`` files in this folder and in examples/twolevel/):
 - ``lotka_volterra``: examples/twolevel/lotka_volterra.pdl (hare-lynx data), fine ODE solve at
-  tolerance 1e-8, coarse level (its ``fine_coarse`` call) at 1e-3;
+  tolerance 1e-10, coarse level (its ``fine_coarse`` call) at 1e-6;
 - ``darcy``: a 1-D Darcy inverse problem, fine grid of 400 cells (darcy_fine.pdl), coarse grid of
   40 cells (darcy_coarse.pdl, given as ``--surrogate``), data from make_darcy_data.py.
 
@@ -202,7 +202,7 @@ def main() -> None:
             summary, record = fit(problem, method, args)
             rows.append(row(problem, method, summary, record, ref))
             r = rows[-1]
-            _write(args, rows)  # after every row: a long run stopped halfway keeps what it measured
+            _write(args, rows[-1])  # after every row: a long run stopped halfway keeps what it measured
             print(f"{problem:15} {method:10} fine solves {r['fine_solves']:>9,}  min ESS {r['min_ess']:8.0f}  "
                   f"solves/ESS {r['fine_solves_per_ess']:8.2f}  max |mean err| {r['max_mean_error_sd']:.3f} sd "
                   f"({r['max_mean_error_mcse']:.1f} MCSE)  {r['seconds']:7.1f} s", flush=True)
@@ -215,10 +215,17 @@ def main() -> None:
                   f"sample than the best single-level sampler (target >= 5x)")
 
 
-def _write(args, rows: list[dict]) -> None:
-    settings = {**vars(args), "out": str(args.out)}
-    args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "settings": settings,
-                                    "rows": rows}, indent=1, default=float))
+def _write(args, new: dict) -> None:
+    """Add ``new`` (with the settings it ran under) to ``args.out``, replacing an earlier row of the same
+    problem and method, so runs of some problems or methods add up to one table."""
+    settings = {k: v for k, v in vars(args).items() if k not in ("problems", "methods", "out")}
+    rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
+    rows = [r for r in rows if (r["problem"], r["method"]) != (new["problem"], new["method"])]
+    rows.append({**new, "settings": settings, "machine": platform.processor() or platform.machine()})
+    text = json.dumps({"rows": rows}, indent=1, default=float)
+    temporary = args.out.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.replace(args.out)
 
 
 if __name__ == "__main__":
