@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +33,10 @@ from typing import Callable
 
 import numpy as np
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE.parent))
+from results_table import merge_row  # noqa: E402
 REFERENCES = HERE / "references"
 REFERENCE_DRAWS = 10_000
 
@@ -210,16 +212,8 @@ def main() -> None:
 
 
 def _write(args, new: dict) -> None:
-    """Add ``new`` (with the settings it ran under) to ``args.out``, replacing an earlier row of the same
-    problem and budget, so runs of some problems or budgets add up to one table."""
     settings = {k: v for k, v in vars(args).items() if k not in ("problems", "budgets", "out")}
-    rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
-    rows = [r for r in rows if (r["problem"], r["budget"]) != (new["problem"], new["budget"])]
-    rows.append({**new, "settings": settings, "machine": platform.processor() or platform.machine()})
-    text = json.dumps({"rows": rows}, indent=1, default=float)
-    temporary = args.out.with_suffix(".tmp")
-    temporary.write_text(text)
-    temporary.replace(args.out)
+    merge_row(args.out, new, ("problem", "budget"), settings)
 
 
 if __name__ == "__main__":

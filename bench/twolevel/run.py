@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
+from results_table import merge_row  # noqa: E402
 from vi.run import run_nuts  # noqa: E402 (NUTS counting its leapfrog steps of warmup and sampling)
 PROBLEMS = {
     "lotka_volterra": (ROOT / "examples/twolevel/lotka_volterra.pdl", ROOT / "examples/twolevel/lynx_hare.json", None),
@@ -216,16 +216,8 @@ def main() -> None:
 
 
 def _write(args, new: dict) -> None:
-    """Add ``new`` (with the settings it ran under) to ``args.out``, replacing an earlier row of the same
-    problem and method, so runs of some problems or methods add up to one table."""
     settings = {k: v for k, v in vars(args).items() if k not in ("problems", "methods", "out")}
-    rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
-    rows = [r for r in rows if (r["problem"], r["method"]) != (new["problem"], new["method"])]
-    rows.append({**new, "settings": settings, "machine": platform.processor() or platform.machine()})
-    text = json.dumps({"rows": rows}, indent=1, default=float)
-    temporary = args.out.with_suffix(".tmp")
-    temporary.write_text(text)
-    temporary.replace(args.out)
+    merge_row(args.out, new, ("problem", "method"), settings)
 
 
 if __name__ == "__main__":
