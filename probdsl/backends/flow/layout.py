@@ -40,6 +40,14 @@ def blocks(shapes: list[tuple[str, tuple[int, ...]]]) -> list[Block]:
     return out
 
 
+def blocks_to_json(layout) -> list:
+    return [[b.name, list(b.shape)] for b in layout]
+
+
+def blocks_from_json(rows: list) -> tuple[Block, ...]:
+    return tuple(blocks([(name, tuple(shape)) for name, shape in rows]))
+
+
 def flatten(values: dict, layout: list[Block]) -> np.ndarray:
     """One vector of ``values[name]``, raveled and concatenated in layout order."""
     return np.concatenate([np.asarray(values[b.name], float).reshape(b.size) for b in layout])
@@ -77,16 +85,14 @@ class Layout:
         return sum(b.size for b in self.observations)
 
     def to_json(self) -> dict:
-        def rows(bs):
-            return [[b.name, list(b.shape)] for b in bs]
-        return {"model_hash": self.model_hash, "params": rows(self.params), "observations": rows(self.observations),
-                "design": self.design, "design_sizes": self.design_sizes, "marginal": self.marginal}
+        return {"model_hash": self.model_hash, "params": blocks_to_json(self.params),
+                "observations": blocks_to_json(self.observations), "design": self.design,
+                "design_sizes": self.design_sizes, "marginal": self.marginal}
 
     @classmethod
     def from_json(cls, data: dict) -> "Layout":
-        return cls(data["model_hash"], tuple(blocks([(n, tuple(s)) for n, s in data["params"]])),
-                   tuple(blocks([(n, tuple(s)) for n, s in data["observations"]])), data["design"],
-                   dict(data["design_sizes"]), bool(data["marginal"]))
+        return cls(data["model_hash"], blocks_from_json(data["params"]), blocks_from_json(data["observations"]),
+                   data["design"], dict(data["design_sizes"]), bool(data["marginal"]))
 
 
 def model_hash(model: ModelLike) -> str:
@@ -98,14 +104,18 @@ def sampled_params(model: ModelLike) -> list[tuple[str, tuple[int, ...]]]:
 
     Discrete parameters are summed out of the model, so they are not among them (the flow's posterior
     recovers them from the continuous ones, as the other backends do)."""
+    return [(name, tuple(site["value"].shape)) for name, site in prior_trace(model).items()
+            if site["type"] == "sample" and not site["is_observed"]]
+
+
+def prior_trace(model: ModelLike) -> dict:
+    """The NumPyro trace of one run of the model at a prior draw (its sites, their distributions and shapes)."""
     import jax
     import numpyro
     from numpyro import handlers
 
     with handlers.block(), numpyro.validation_enabled(False):  # a draw may overflow: simulate() counts those
-        trace = handlers.trace(handlers.seed(model.numpyro_model, jax.random.PRNGKey(0))).get_trace(model.data)
-    return [(name, tuple(site["value"].shape)) for name, site in trace.items()
-            if site["type"] == "sample" and not site["is_observed"]]
+        return handlers.trace(handlers.seed(model.numpyro_model, jax.random.PRNGKey(0))).get_trace(model.data)
 
 
 def design_digest(model: ModelLike, per_row: bool = False) -> tuple[str, dict]:

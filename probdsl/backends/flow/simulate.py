@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from probdsl.backends.flow.layout import Layout
+from probdsl.backends.flow.layout import Layout, prior_trace
 from probdsl.backends.flow.tokens import RowLayout, tokens
 from probdsl.errors import Diagnostic, RuntimeModelError
 from probdsl.model_interface import ModelLike
@@ -30,13 +30,9 @@ class Simulations:
 
 def transforms(model: ModelLike, layout: Layout) -> dict:
     """Each learned site's bijection from the unconstrained space to its support."""
-    import jax
-    import numpyro
-    from numpyro import handlers
     from numpyro.distributions.transforms import biject_to
 
-    with handlers.block(), numpyro.validation_enabled(False):  # a draw may overflow: simulate() counts those
-        trace = handlers.trace(handlers.seed(model.numpyro_model, jax.random.PRNGKey(0))).get_trace(model.data)
+    trace = prior_trace(model)
     return {b.name: biject_to(trace[b.name]["fn"].support) for b in layout.params}
 
 

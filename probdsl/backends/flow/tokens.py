@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from probdsl.backends.draws import site_names
-from probdsl.backends.flow.layout import Block, blocks
+from probdsl.backends.flow.layout import Block, blocks, blocks_from_json, blocks_to_json
 from probdsl.errors import Diagnostic, UsageError
 from probdsl.model_interface import OBSERVED, ModelLike
 
@@ -40,18 +40,15 @@ class RowLayout:
         return sum(b.size for b in self.covariates) + sum(b.size for b in self.observations) + extra
 
     def to_json(self) -> dict:
-        def rows(bs):
-            return [[b.name, list(b.shape)] for b in bs]
-        return {"size": self.size, "covariates": rows(self.covariates), "observations": rows(self.observations),
+        return {"size": self.size, "covariates": blocks_to_json(self.covariates),
+                "observations": blocks_to_json(self.observations),
                 "max_rows": self.max_rows, "min_rows": self.min_rows, "time_column": self.time_column,
                 "time_scale": self.time_scale}
 
     @classmethod
     def from_json(cls, data: dict) -> "RowLayout":
-        def parse(rows):
-            return tuple(blocks([(n, tuple(s)) for n, s in rows]))
-        return cls(data["size"], parse(data["covariates"]), parse(data["observations"]), data["max_rows"],
-                   data["min_rows"], data["time_column"], data["time_scale"])
+        return cls(data["size"], blocks_from_json(data["covariates"]), blocks_from_json(data["observations"]),
+                   data["max_rows"], data["min_rows"], data["time_column"], data["time_scale"])
 
 
 def row_layout(model: ModelLike, max_rows: int | None, min_rows: int, time_column: str | None) -> RowLayout:
