@@ -479,7 +479,8 @@ class BoundModel:
     def minibatch_data(self, rows, data=None) -> dict:
         """The model's ``data`` (default ``self.data``; JAX arrays under ``jit``) restricted to ``rows`` (0-based)
         of the observation dimension: every ``row_plan.row_data`` array taken at ``rows``, the size
-        variable set to ``len(rows)``."""
+        variable set to ``len(rows)``, and the reductions of data alone (``row_plan.all_rows``) given
+        their values on all the rows."""
         import jax.numpy as jnp
 
         plan = self.row_plan
@@ -487,7 +488,15 @@ class BoundModel:
         for name in plan.row_data:
             batch[name] = jnp.take(batch[name], rows, axis=0)
         batch[plan.size_variable] = len(rows)
+        batch.update(self._all_rows_values)
         return batch
+
+    @functools.cached_property
+    def _all_rows_values(self) -> dict[str, np.ndarray]:
+        from probdsl.codegen.evaluate import all_rows_key
+
+        return {all_rows_key(e): _on_data(self.checked, self.checked.consts, lambda ev, env, e=e: ev.expr(e, env))
+                for e in self.row_plan.all_rows}
 
     def minibatch_log_density(self, unconstrained: dict, rows, data=None):
         """Unbiased estimate of ``log_density`` from ``rows`` (0-based) of the observation dimension.

@@ -12,6 +12,7 @@ from numpyro import handlers
 
 import probdsl
 from probdsl.errors import ModelError
+from probdsl.syntax import printer
 
 N, K, J = 12, 3, 4
 RNG = np.random.default_rng(0)
@@ -50,6 +51,9 @@ ACCEPTED = {
     "a mixture in target += only": ("for (n in 1:N)\n"
                                     "    target += log_mix(0.3, normal_lpdf(y[n] | mu, s), normal_lpdf(y[n] | -mu, s));",
                                     ("target_1",)),
+    "reductions of data alone": ("param real b ~ normal(mean(y), sd(y)); param vector[K] c ~ normal(X' * y / N, 1);\n"
+                                 "m = mu * dot_product(x, y);\ny ~ normal(m + b + X * c, s);", ("y",)),
+    "a fixed row of data": ("y ~ normal(mu + x[1], s);", ("y",)),
     "one vector per row": ("data array[N] vector[2] Z;\n"
                            "Z ~ multi_normal_cholesky(rep_vector(mu, 2), diag_matrix(rep_vector(s, 2)));", ("Z",)),
 }
@@ -65,6 +69,26 @@ def test_minibatches_are_unbiased(model, scaled):
     batches = [bound.minibatch_log_density(u, rows) for rows in jnp.arange(N).reshape(3, 4)]
     np.testing.assert_allclose(np.mean(batches), full, rtol=1e-5)
     assert bound.minibatch_log_density(u, jnp.arange(N)) == full
+
+
+def test_reductions_of_data_alone_take_every_row_in_a_minibatch():
+    bound = bind(ACCEPTED["reductions of data alone"][0])
+    assert sorted(printer.expr(e) for e in bound.row_plan.all_rows) == ["X' * y / N", "dot_product(x, y)", "mean(y)",
+                                                                       "sd(y)"]
+    params = bound.constrain(unconstrained(bound))
+    model = handlers.substitute(handlers.seed(bound.numpyro_model, 0), data=params)
+    trace = handlers.trace(model).get_trace(bound.minibatch_data(jnp.arange(4)))
+    np.testing.assert_allclose(trace["m"]["value"], params["mu"] * DATA["x"] @ DATA["y"], rtol=1e-5)
+    assert trace["y"]["value"].shape == (4,)
+
+
+def test_a_formula_with_default_priors_can_be_minibatched():
+    """`lm()`'s default priors are scaled by the response (`mean(y)`, `sd(y)`): computed on all the rows."""
+    bound = bind("data factor county;\neta = lm(1 + x + (1 | county));\ny ~ normal(eta, s);")
+    assert {printer.expr(e) for e in bound.row_plan.all_rows} >= {"mean(y)", "2.5 * sd(y)"}
+    u = unconstrained(bound)
+    batches = [bound.minibatch_log_density(u, rows) for rows in jnp.arange(N).reshape(3, 4)]
+    np.testing.assert_allclose(np.mean(batches), bound.log_density(u), rtol=1e-5)
 
 
 def test_the_plan_subsets_data_over_the_rows_only():
@@ -130,14 +154,16 @@ REFUSED = {  # model from line 4 on, extra data, then (code, message, line) of e
                               "row is drawn", 4)]),
     "imputed rows": ("y ~ normal(mu, s);", {"y": [1.0, None] * 6},
                      [("E609", "`y` has missing values over the rows of `N`", 2)]),
-    "a sum over rows in a prior": ("param real b ~ normal(sum(y), 1);\ny ~ normal(mu + b, s);", {},
-                                   [("E603", "`sum(y)` reduces over the rows of `N`", 4)]),
-    "a mean in a deterministic": ("m = mu * mean(x);\ny ~ normal(m, s);", {},
-                                  [("E603", "`mean(x)` reduces over the rows of `N`", 4)]),
-    "a transpose": ("param vector[K] b ~ normal(X' * y, 1);\ny ~ normal(X * b, s);", {},
+    "a sum over rows in a prior": ("param real b ~ normal(sum(y * mu), 1);\ny ~ normal(mu + b, s);", {},
+                                   [("E603", "`sum(y * mu)` reduces over the rows of `N`", 4)]),
+    "a mean in a deterministic": ("m = mean(x * mu);\ny ~ normal(m, s);", {},
+                                  [("E603", "`mean(x * mu)` reduces over the rows of `N`", 4)]),
+    "a transpose": ("param vector[K] b ~ normal(X' * (y * mu), 1);\ny ~ normal(X * b, s);", {},
                     [("E603", "`X'` has the rows of `N` along axis 2, not first", 4)]),
-    "a dot product": ("target += dot_product(y, x) * mu;\ny ~ normal(mu, s);", {},
-                      [("E603", "`dot_product(y, x)` reduces over the rows of `N`", 4)]),
+    "a dot product": ("target += dot_product(y, x * mu);\ny ~ normal(mu, s);", {},
+                      [("E603", "`dot_product(y, x * mu)` reduces over the rows of `N`", 4)]),
+    "the row count alone": ("param real b ~ normal(0, sqrt(N));\ny ~ normal(mu + b, s);", {},
+                            [("E606", "`N` is used as a value", 4)]),
     "a vectorised density in target +=": ("target += normal_lpdf(y | mu, s);\nx ~ normal(0, 1);", {},
                                           [("E603", "`normal_lpdf(y | mu, s)` reduces over the rows of `N`", 4)]),
     "rows in a second axis": ("data matrix[K, N] Xt; param vector[K] b ~ normal(0, 1);\ny ~ normal(Xt' * b, s);",
@@ -147,12 +173,12 @@ REFUSED = {  # model from line 4 on, extra data, then (code, message, line) of e
                 [("E604", "`softmax(x * mu)` mixes the rows of `N`: each row's value depends on other rows", 4)]),
     "cumulative_sum": ("y ~ normal(cumulative_sum(x) * mu, s);", {},
                        [("E604", "`cumulative_sum(x)` mixes the rows of `N`", 4)]),
-    "append_row": ("y ~ normal(append_row(x[1:6], x[7:N]) * mu, s);", {},
-                   [("E605", "`x[1:6]` reads another row of `N`", 4), ("E605", "`x[7:N]` reads another row", 4)]),
+    "append_row": ("eta = mu * x;\ny ~ normal(append_row(eta[1:6], eta[7:N]), s);", {},
+                   [("E605", "`eta[1:6]` reads another row of `N`", 5), ("E605", "`eta[7:N]` reads another row", 5)]),
     "a lag": ("for (t in 2:N) y[t] ~ normal(mu * y[t - 1], s);", {},
               [("E607", "this loop runs over `2:N`, not over all the rows of `N`", 4),
                ("E605", "`y[t - 1]` reads another row of `N`: a minibatch holds only the rows it drew", 4)]),
-    "a fixed row": ("y ~ normal(mu + y[1], s);", {}, [("E605", "`y[1]` reads another row of `N`", 4)]),
+    "a fixed row": ("eta = mu * x;\ny ~ normal(mu + eta[1], s);", {}, [("E605", "`eta[1]` reads another row of `N`", 5)]),
     "a recurrence": ("m[1] = mu;\nfor (t in 2:N) m[t] = m[t - 1] + x[t];\ny ~ normal(m, s);", {},
                      [("E605", "`m` is a recurrence over the rows of `N`", 4)]),
     "pairs of rows": ("y ~ normal(mu, s);\nfor (n in 1:N) for (m in 1:N) target += -square(x[n] - x[m]) * s;", {},

@@ -23,6 +23,12 @@ KEY = "__key__"  # environment entry holding the PRNG key for `_rng` calls
 WINDOW = "__window__"  # (WINDOW, x): the last elements of x inside the scan of its recurrence
 
 
+def all_rows_key(e) -> str:
+    """The environment entry holding ``e``'s value on all the rows, which a minibatch reads in its place
+    (``RowPlan.all_rows``)."""
+    return f"__all_rows_{id(e)}__"
+
+
 class Evaluator:
     def __init__(self, checked: Checked, level: str = levels.FINE):
         self.checked = checked
@@ -108,6 +114,9 @@ class Evaluator:
 
     # ---- expressions ----------------------------------------------------------
     def expr(self, e, env):
+        key = all_rows_key(e)
+        if key in env:
+            return env[key]
         method = getattr(self, "_" + type(e).__name__)
         return method(e, env)
 

@@ -14,12 +14,13 @@ value; E607 a loop over part of the rows; E608 a likelihood that is not a sum ov
 missing values in the rows; E610 a container as long as the rows but not declared over them.
 
 Transformed data are computed once on all rows (they may reduce freely; those over the rows are
-subset like data) and generated quantities are not part of the density: neither is analysed.
+subset like data) and generated quantities are not part of the density: neither is analysed.  Nor is
+any expression of data alone that is not over the rows (`mean(y)` in a prior, `X' * y`, `x[1]`): it is
+``RowPlan.all_rows``, computed once on all rows and read by the model in place of the expression.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from probdsl.codegen import impute
@@ -27,7 +28,7 @@ from probdsl.codegen.limits import nodes as limit_nodes
 from probdsl.errors import DiagnosticBag, Span
 from probdsl.model_interface import DATA, DETERMINISTIC, PARAM, TRANSFORMED_DATA
 from probdsl.sema.check import Checked
-from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, _dist_base, free_variables
+from probdsl.sema.resolve import FACTOR, OBSERVED, PRIOR, DensityTerm, _dist_base, free_variables, uses_rng
 from probdsl.sema.types import Size, Type
 from probdsl.stdlib import distributions, functions, levels, ode
 from probdsl.syntax import ast, printer
@@ -49,6 +50,7 @@ class RowPlan:
     rows: int                      # its value
     row_data: tuple[str, ...]      # data and transformed data whose first axis is the rows: subset per batch
     scaled_sites: tuple[str, ...]  # observed and factor sites that sum over rows: scaled by rows / batch
+    all_rows: tuple[ast.Expr, ...] = ()  # expressions of data alone, not over the rows: evaluated on all rows
 
     @property
     def size_variable(self) -> str:
@@ -68,7 +70,8 @@ def plan_rows(checked: Checked, bag: DiagnosticBag, missing: frozenset[str] = fr
     analysis.run()
     if len(bag.items) > reported:
         return None
-    return RowPlan(size.name, size.value, analysis.row_data(), tuple(dict.fromkeys(analysis.scaled)))
+    return RowPlan(size.name, size.value, analysis.row_data(), tuple(dict.fromkeys(analysis.scaled)),
+                   tuple(analysis.all_rows))
 
 
 def _lhs_type(checked: Checked, term: DensityTerm) -> Type:
@@ -131,6 +134,7 @@ class _Rows:
         self.in_model = set(missing) | impute.dependents(self.r, missing)
         self.types, self.instances, self.in_body = checked.expr_types, checked.instances, False
         self.scaled: list[str] = []
+        self.all_rows: list[ast.Expr] = []
         self.row_terms: set[int] = set()
         self.reported: set[tuple[str, Span | None]] = set()
 
@@ -274,6 +278,9 @@ class _Rows:
     def expr(self, e, rv: frozenset[str]) -> bool:
         """Report what in ``e`` breaks a minibatch (``rv``: the loop variables over the rows); True when
         something was reported, so the enclosing expressions stay quiet."""
+        if self.of_data_alone(e):
+            self.all_rows.append(e)
+            return False
         if isinstance(e, ast.Variable):
             return self.variable_use(e, rv)
         if isinstance(e, ast.Index):
@@ -297,6 +304,21 @@ class _Rows:
         if isinstance(e, ast.Conditional):
             return self.aligned([e.if_true, e.if_false]) or self.transposed(e)
         return self.transposed(e)
+
+    def of_data_alone(self, e) -> bool:
+        """``e`` is computed from data over the rows alone (no parameter, loop variable, random draw or level
+        choice; the row count may appear) and is not itself over the rows: a reduction (`mean(y)`), or fixed
+        rows (`x[1]`).  Its value on all the rows stands for it in every minibatch."""
+        t = self.type(e)
+        if self.in_body or isinstance(e, ast.Variable) or t is None or any(self.is_rows(d) for d in t.dims):
+            return False
+        names = free_variables(e)
+        data = (DATA, TRANSFORMED_DATA)
+        if any(n not in self.r.names or self.r.names[n].role not in data or n in self.in_model for n in names):
+            return False
+        if uses_rng(e) or any(isinstance(node, ast.Call) and node.name == levels.NAME for node in ast.walk(e)):
+            return False
+        return any(self.leading(self.checked.types.get(n)) for n in names)
 
     def variable_use(self, e: ast.Variable, rv) -> bool:
         if self.in_body:  # a function's body sees only its arguments
@@ -387,10 +409,6 @@ class _Rows:
         if base is not None and e.name.endswith(DENSITY_SUFFIXES) and e.args:
             hint = f"write it as a likelihood: `{printer.expr(e.args[0])} ~ {base}(" \
                    f"{', '.join(printer.expr(a) for a in e.args[1:])});`"
-        elif not self.in_body and all(n in self.r.names and self.r.names[n].role in (DATA, TRANSFORMED_DATA)
-                                      for n in free_variables(e)):
-            name = re.sub(r"\W+", "_", text).strip("_")
-            hint = f"compute it once from all the rows as transformed data (`{name} = {text};`) and use that name"
         else:
             hint = f"write the density as one term per row; {NUTS}"
         return self.error("E603", f"`{text}` {verb} the rows of `{self.size}`: a minibatch sees only some of them",
