@@ -91,6 +91,15 @@ def test_a_formula_with_default_priors_can_be_minibatched():
     np.testing.assert_allclose(np.mean(batches), bound.log_density(u), rtol=1e-5)
 
 
+def test_a_likelihood_in_its_declaration_can_be_minibatched():
+    bound = probdsl.compile("data int<lower=0> N; param real mu ~ normal(0, 1);\n"
+                            "data vector[N] y ~ normal(mu, 1);").bind({"y": DATA["y"]})
+    assert bound.row_plan.scaled_sites == ("y",)
+    u = unconstrained(bound)
+    batches = [bound.minibatch_log_density(u, rows) for rows in jnp.arange(N).reshape(3, 4)]
+    np.testing.assert_allclose(np.mean(batches), bound.log_density(u), rtol=1e-5)
+
+
 def test_the_plan_subsets_data_over_the_rows_only():
     plan = bind(ACCEPTED["factor and a user function"][0]).row_plan
     assert set(plan.row_data) == {"X", "x", "y", "z", "g", "county"}
