@@ -104,7 +104,8 @@ def sir_reference(model, data, obs, params, seed, cells=400):
     """The likelihood is tractable but each gradient needs an ODE solve with its sensitivities, which makes
     NUTS far too slow here (about 5 s per iteration), so the 2-D posterior is computed on a grid of
     (log beta, log gamma): first over +-5 prior sds, then over the box where that grid has mass (every
-    cell within 25 of the top log density, one cell of margin), each cell jittered uniformly."""
+    cell within 25 of the top log density, 1.5 cells of margin), each cell jittered uniformly; the
+    log density is that of the unconstrained (log) parameters, Jacobian included, as the grid is."""
     import jax
 
     bound = model.bind({**(data or {}), **obs})
