@@ -65,6 +65,15 @@ def gaussian_mixture_reference(model, data, obs, params, seed):
     return np.concatenate(kept)[:REFERENCE_DRAWS]
 
 
+def grid_draws(edges: list[np.ndarray], weights: np.ndarray, rng) -> np.ndarray:
+    """``REFERENCE_DRAWS`` draws from a density given by ``weights`` over the cells of a grid with these
+    ``edges`` per axis: a cell in proportion to its weight, then uniformly inside it."""
+    cell = rng.choice(weights.size, REFERENCE_DRAWS, p=weights.ravel() / weights.sum())
+    index = np.unravel_index(cell, weights.shape)
+    width = np.array([e[1] - e[0] for e in edges])
+    return np.stack([e[i] for e, i in zip(edges, index)], axis=1) + width * rng.random((REFERENCE_DRAWS, len(edges)))
+
+
 def two_moons_reference(model, data, obs, params, seed, cells=2500):
     """The likelihood is tractable: given x and theta, the radius r and angle a are determined, and
     p(x | theta) = N(r; 0.1, 0.01) / (pi r) for a in (-pi/2, pi/2).  Sampled on a grid over the
@@ -78,11 +87,8 @@ def two_moons_reference(model, data, obs, params, seed, cells=2500):
     u = x[0] - 0.25 + np.abs(t1 + t2) / np.sqrt(2)
     v = x[1] - (-t1 + t2) / np.sqrt(2)
     r = np.hypot(u, v)
-    density = np.where(u > 0, stats.norm.pdf(r, 0.1, 0.01) / np.maximum(r, 1e-12), 0.0).ravel()
-    cell = rng.choice(density.size, REFERENCE_DRAWS, p=density / density.sum())
-    i, j = np.unravel_index(cell, t1.shape)
-    h = edges[1] - edges[0]
-    return np.stack([edges[i], edges[j]], axis=1) + h * rng.random((REFERENCE_DRAWS, 2))
+    density = np.where(u > 0, stats.norm.pdf(r, 0.1, 0.01) / np.maximum(r, 1e-12), 0.0)
+    return grid_draws([edges, edges], density, rng)
 
 
 def nuts_reference(model, data, obs, params, seed):
@@ -126,12 +132,7 @@ def sir_reference(model, data, obs, params, seed, cells=400):
     lower = np.array([m[kept].min() for m in mids]) - 1.5 * step
     upper = np.array([m[kept].max() for m in mids]) + 1.5 * step
     edges, mids, values = grid(lower, upper)
-    weights = np.exp(values - values.max()).ravel()
-    cell = rng.choice(weights.size, REFERENCE_DRAWS, p=weights / weights.sum())
-    i, j = np.unravel_index(cell, values.shape)
-    h = np.array([e[1] - e[0] for e in edges])
-    logs = np.stack([edges[0][i], edges[1][j]], axis=1) + h * rng.random((REFERENCE_DRAWS, 2))
-    return np.exp(logs)
+    return np.exp(grid_draws(edges, np.exp(values - values.max()), rng))
 
 
 @dataclass
