@@ -108,7 +108,7 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
               learning_rate: float = 0.02, particles: int = 1, paths: int = 4, mode: str = "da",
               surrogate=None, base: str = "nuts", subchain: int = 5, error_model: bool = True,
               fine_warmup: int = 100, emulate: list[str] | None = None, training: int = 500, flow=None,
-              density: bool = True, ode_steps: int | None = None):
+              density: bool = True, ode_steps: int | None = None, ode_tolerance: float = 1e-5):
     """Fit a model bound to its data with ``method``; ``draws`` is per chain.
 
     ``prior=True`` simulates the prior and prior predictive instead.
@@ -122,7 +122,8 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
     parameters), ``base`` (nuts, rwm or pcn), ``subchain``, ``error_model``, ``fine_warmup``; neural:
     ``emulate`` (the definitions to emulate), ``training`` (fine solves to train on).
     flow (one chain of ``draws``): ``flow`` (a ``TrainedFlow`` or a ``.flow`` file from ``train``), ``density``
-    (integrate the draws' log density too), ``ode_steps`` (fixed midpoint steps instead of the adaptive solver).
+    (integrate the draws' log density too), ``ode_steps`` (fixed midpoint steps instead of the adaptive solver),
+    ``ode_tolerance`` (the adaptive solver's relative and absolute tolerance).
     """
     if method != "flow" and not prior:
         bound.refuse_simulated(method)
@@ -130,8 +131,8 @@ def fit_bound(bound: BoundModel, method: str = "nuts", *, prior: bool = False, c
         from probdsl.backends.flow import FlowConfig, fit_flow
 
         check_result_size(bound.sites, draws, bound.source)
-        return fit_flow(bound, FlowConfig(flow=flow, draws=draws, density=density, steps=ode_steps, seed=seed,
-                                          x64=x64, progress=progress))
+        return fit_flow(bound, FlowConfig(flow=flow, draws=draws, density=density, steps=ode_steps,
+                                          tolerance=ode_tolerance, seed=seed, x64=x64, progress=progress))
     check_result_size(bound.sites, chains * draws, bound.source)
     if prior:
         from probdsl.backends.nuts import fit_prior

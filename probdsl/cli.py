@@ -120,6 +120,7 @@ def fit(
     training: Annotated[int, typer.Option("--training", min=20, help="twolevel neural: fine solves to train the network on.")] = 500,
     flow: Annotated[Optional[Path], typer.Option("--flow", exists=True, dir_okay=False, help="flow: the network written by `probdsl train` (.flow).")] = None,
     ode_steps: Annotated[Optional[int], typer.Option("--ode-steps", min=1, help="flow: fixed midpoint steps instead of the adaptive ODE solver (faster, less accurate).")] = None,
+    ode_tolerance: Annotated[float, typer.Option("--ode-tolerance", min=1e-12, max=0.1, help="flow: the adaptive ODE solver's relative and absolute tolerance (1e-3 is about twice as fast).")] = 1e-5,
     out: OutOpt = None,
     quiet: QuietOpt = False,
     no_cache: NoCacheOpt = False,
@@ -149,7 +150,7 @@ def fit(
         batch_size=batch_size, control_variates=control_variates, guide=guide, max_steps=max_steps,
         learning_rate=learning_rate, particles=particles, paths=paths, mode=mode, surrogate=surrogate, base=base,
         subchain=subchain, error_model=error_model, fine_warmup=fine_warmup, emulate=emulate, training=training,
-        flow=flow, ode_steps=ode_steps))
+        flow=flow, ode_steps=ode_steps, ode_tolerance=ode_tolerance))
     write_netcdf_atomic(idata, out)
     warnings = _report(idata)
     if not quiet:

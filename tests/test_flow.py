@@ -230,12 +230,14 @@ def test_cli_trains_and_fits_the_two_moons_example(tmp_path):
     assert trained.exit_code == 0, trained.output
     assert "trained on 400 simulations" in trained.output
     fitted = runner.invoke(app, ["fit", str(model), str(ROOT / "examples/flow/two_moons.json"), "--method", "flow",
-                                 "--flow", str(flow), "--draws", "300", "--seed", "2", "--out", str(out), "--quiet"])
+                                 "--flow", str(flow), "--draws", "300", "--seed", "2", "--ode-tolerance", "1e-3", "--out", str(out),
+                                 "--quiet"])
     assert fitted.exit_code == 0, fitted.output
     from probdsl.results.io import load_fit
 
     idata = load_fit(out)
     assert idata.posterior["theta"].shape == (1, 300, 2)
+    assert json.loads(idata.attrs["config"])["ode_tolerance"] == 1e-3
     assert np.all(np.abs(idata.posterior["theta"].values) < 1)  # learned unconstrained: no mass leaks out
     assert idata.posterior_predictive["x"].shape == (1, 300, 2)
     assert np.allclose(idata.observed_data["x"].values, [0.0, 0.0])

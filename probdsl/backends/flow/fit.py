@@ -92,6 +92,7 @@ def fit_flow(model: ModelLike, config: FlowConfig):
     stats = {"log_q": np.asarray(log_q)[None]} if log_q is not None else {}
     record = {"method": "flow", "network": flow.record.get("network"), "chains": 1, "draws": config.draws,
               "simulations": flow.record.get("simulations"), "flow_file": file, "ode_steps": int(steps),
+              "ode_tolerance": None if config.steps is not None else config.tolerance,
               "sampling_seconds": seconds, "compile_seconds": compile_seconds, "learned": [b.name for b in flow.layout.params],
               "marginal": flow.layout.marginal}
     if flow.layout.marginal:
