@@ -176,21 +176,25 @@ def test_transformer_flow_takes_any_number_of_rows_and_ignores_their_order():
 
 @pytest.mark.slow
 def test_transformer_posterior_contracts_as_rows_are_added():
-    """Trained once on up to 100 rows; used on 5, 20 and 100: the posterior sd of the slope shrinks,
-    roughly as 1 / sqrt(rows), and the 100-row posterior agrees with NUTS."""
+    """Trained once on up to 100 rows (about 18 minutes on 2 cores); used on 5, 20 and 100: the posterior sd
+    of the slope shrinks as NUTS says it should (0.105, 0.063, 0.035 here), and the 100-row posterior agrees
+    with NUTS."""
     rng = np.random.default_rng(5)
     x = rng.uniform(-2, 2, 100)
     y = 0.7 - 1.2 * x + 0.4 * rng.normal(size=100)
     regression = probdsl.compile(HERE / "regression.pdl")
-    flow = probdsl.train(regression, {"N": 100, "x": x}, network="transformer", simulations=20000, min_rows=3,
+    flow = probdsl.train(regression, {"N": 100, "x": x}, network="transformer", simulations=5000, min_rows=3,
                          seed=0, progress=False)
-    sds = []
+    flow_sds, nuts_sds = [], []
     for rows in (5, 20, 100):
         data = {"N": rows, "x": x[:rows], "y": y[:rows]}
-        idata = regression.fit(data, method="flow", flow=flow, draws=2000, seed=1, progress=False, density=False)
-        sds.append(float(idata.posterior["b"].std()))
-    assert sds[0] > 1.5 * sds[1] > 1.5 * 1.5 * sds[2], sds
-    reference = regression.fit({"N": 100, "x": x, "y": y}, chains=2, draws=1000, seed=1, progress=False)
+        idata = regression.fit(data, method="flow", flow=flow, draws=4000, seed=1, progress=False, density=False)
+        reference = regression.fit(data, chains=2, draws=2000, seed=1, progress=False)
+        flow_sds.append(float(idata.posterior["b"].std()))
+        nuts_sds.append(float(reference.posterior["b"].std()))
+    # an sd from a few thousand draws is within 3% of its value; the rest of the 20% is the flow's error
+    assert np.allclose(flow_sds, nuts_sds, rtol=0.2), (flow_sds, nuts_sds)
+    assert flow_sds[0] > 1.4 * flow_sds[1] > 1.4 * 1.4 * flow_sds[2], flow_sds
     draws = np.stack([idata.posterior[k].values.reshape(-1) for k in ("a", "b", "sigma")], 1)
     exact = np.stack([reference.posterior[k].values.reshape(-1) for k in ("a", "b", "sigma")], 1)
     assert c2st(draws, exact) <= 0.6
