@@ -172,6 +172,8 @@ def test_transformer_flow_takes_any_number_of_rows_and_ignores_their_order():
         assert np.isfinite(posterior(np.arange(rows))).all()
     with pytest.raises(UsageError, match="at most 40"):
         regression.fit({"N": 41, "x": np.ones(41), "y": np.ones(41)}, method="flow", flow=flow, progress=False)
+    with pytest.raises(UsageError, match="--ode-tolerance 0 must be above 0"):
+        regression.fit({"N": 5, "x": x[:5], "y": y[:5]}, method="flow", flow=flow, ode_tolerance=0, progress=False)
 
 
 @pytest.mark.slow

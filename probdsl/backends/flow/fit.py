@@ -78,6 +78,8 @@ def fit_flow(model: ModelLike, config: FlowConfig):
     x, mask = flow.context_input(model)
     if config.steps is not None and config.steps < 1:
         raise option_error("--ode-steps must be at least 1")
+    if not 0 < config.tolerance <= 0.1:
+        raise option_error(f"--ode-tolerance {config.tolerance} must be above 0 and at most 0.1")
     sampler = posterior_sampler(flow, config.draws, config.density, config.tolerance, config.steps)
     k_draw, k_predict = jax.random.split(key)
     start = time.perf_counter()
