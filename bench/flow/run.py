@@ -197,13 +197,21 @@ def reference(name: str, problem: Problem, model, data, obs: dict, k: int, seed:
     return draws
 
 
+def trained(problem: Problem, budget: int, seed: int):
+    """``(model, data, flow)``: the problem's compiled model, its fixed data (or None) and a flow trained on
+    ``budget`` of its simulations with the default settings."""
+    import probdsl
+
+    model = probdsl.compile(problem.model)
+    data = json.loads(problem.data.read_text()) if problem.data else None
+    return model, data, probdsl.train(model, data, simulations=budget, seed=seed, progress=False)
+
+
 def run_budget(name: str, problem: Problem, budget: int, args) -> dict:
     import probdsl
     from probdsl.results.c2st import c2st
 
-    model = probdsl.compile(problem.model)
-    data = json.loads(problem.data.read_text()) if problem.data else None
-    flow = probdsl.train(model, data, simulations=budget, seed=args.seed, progress=False)
+    model, data, flow = trained(problem, budget, args.seed)
     scores, sampling_ms = [], []
     for k, (_, obs) in enumerate(observations(model, data, problem, args.observations, args.seed)):
         ref = reference(name, problem, model, data, obs, k, args.seed)

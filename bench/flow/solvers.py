@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from run import PROBLEMS, REFERENCE_DRAWS, flatten, observations, reference
+from run import PROBLEMS, REFERENCE_DRAWS, flatten, observations, reference, trained
 from results_table import merge_row
 
 HERE = Path(__file__).resolve().parent
@@ -36,13 +36,10 @@ def sampling_ms(flow, bound, draws: int, seed: int, options: dict):
 
 
 def run_problem(name: str, args) -> list[dict]:
-    import probdsl
     from probdsl.results.c2st import c2st
 
     problem = PROBLEMS[name]
-    model = probdsl.compile(problem.model)
-    data = json.loads(problem.data.read_text()) if problem.data else None
-    flow = probdsl.train(model, data, simulations=args.budget, seed=args.seed, progress=False)
+    model, data, flow = trained(problem, args.budget, args.seed)
     measured = {label: {"c2st": [], "ms_10000": [], "ms_1000": [], "steps": []} for label in SETTINGS}
     for k, (_, obs) in enumerate(observations(model, data, problem, args.observations, args.seed)):
         ref = reference(name, problem, model, data, obs, k, args.seed)
