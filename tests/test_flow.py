@@ -236,8 +236,8 @@ def test_cli_trains_and_fits_the_two_moons_example(tmp_path):
     assert trained.exit_code == 0, trained.output
     assert "trained on 400 simulations" in trained.output
     fitted = runner.invoke(app, ["fit", str(model), str(ROOT / "examples/flow/two_moons.json"), "--method", "flow",
-                                 "--flow", str(flow), "--draws", "300", "--seed", "2", "--ode-tolerance", "1e-3", "--out", str(out),
-                                 "--quiet"])
+                                 "--flow", str(flow), "--draws", "300", "--seed", "2", "--ode-tolerance", "1e-3",
+                                 "--out", str(out), "--quiet"])
     assert fitted.exit_code == 0, fitted.output
     from probdsl.results.io import load_fit
 
@@ -247,6 +247,10 @@ def test_cli_trains_and_fits_the_two_moons_example(tmp_path):
     assert np.all(np.abs(idata.posterior["theta"].values) < 1)  # learned unconstrained: no mass leaks out
     assert idata.posterior_predictive["x"].shape == (1, 300, 2)
     assert np.allclose(idata.observed_data["x"].values, [0.0, 0.0])
+    bad_tolerance = runner.invoke(app, ["fit", str(model), str(ROOT / "examples/flow/two_moons.json"), "--method",
+                                        "flow", "--flow", str(flow), "--ode-tolerance", "0", "--quiet"])
+    assert bad_tolerance.exit_code == 2 and "E505" in bad_tolerance.output, bad_tolerance.output
+    assert "Traceback" not in bad_tolerance.output
     refused = runner.invoke(app, ["fit", str(model), str(ROOT / "examples/flow/two_moons.json")])
     assert refused.exit_code == 1 and "E409" in refused.output and "Traceback" not in refused.output
     calibrated = runner.invoke(app, ["sbc", str(model), "--flow", str(flow), "--simulations", "20", "--draws", "19",
